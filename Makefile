@@ -1,0 +1,68 @@
+# terwayctl — every target installs what it needs first (fresh Debian 12 + Node/npm, as root).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+BUN := node_modules/.bin/bun
+# Debian packages: runtime libraries (libnl, libbpf), the BPF toolchain, and the tools the
+# tests and benchmarks cross-check with (ip, ping, tc, bpftool, sysctl, hyperfine).
+APT_PACKAGES := libnl-3-200 libnl-route-3-200 libbpf1 libbpf-dev clang llvm gcc make \
+	iproute2 iputils-ping bpftool procps hyperfine
+STAMP := node_modules/.terway-stamp
+
+.PHONY: help setup apt deps bpf build test test-unit test-root demo bench lint typecheck check clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+
+setup: apt deps bpf ## install apt packages, bun + npm deps, build the BPF objects (idempotent)
+
+apt: ## install missing Debian packages (apt-get only when something is missing)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "apt: installing $$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "apt: run as root to install: $$missing" >&2; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+deps: $(STAMP) ## npm dependencies, including the pinned bun runtime
+
+$(STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@# npm may skip bun's postinstall (allowScripts); it then still ships the binary, but check.
+	@$(BUN) --version >/dev/null 2>&1 || node node_modules/bun/install.js
+	@$(BUN) --version >/dev/null
+	@touch $@
+
+bpf: apt ## compile bpf/*.bpf.c into bpf/build/*.bpf.o
+	$(MAKE) -s -C bpf
+
+build: setup ## dist/terwayctl, one binary with the BPF objects embedded
+	@mkdir -p dist
+	$(BUN) build src/bin/terwayctl.ts --compile --minify --bytecode --format=esm \
+		--define process.env.NODE_ENV='"production"' --outfile dist/terwayctl
+	@dist/terwayctl --version
+
+test: setup ## the whole suite (unit + root netns/bpf tiers + leak check); ends with "N passed, N failed"
+	@bash scripts/test.sh
+
+test-unit: deps ## unit tests only (no root needed)
+	$(BUN) test src
+
+demo: build ## two namespaces joined by a veth, made through the Linux layer, ping across, clean up
+	$(BUN) scripts/demo.ts
+
+bench: setup ## benchmarks (not tests): bench/netlink, library vs ip vs ip -batch
+	$(BUN) bench/netlink/index.ts
+
+lint: deps ## biome format + lint
+	node_modules/.bin/biome ci .
+
+typecheck: deps ## tsc --noEmit (strict)
+	node_modules/.bin/tsc --noEmit -p .
+
+check: lint typecheck test ## everything CI checks
+
+clean: ## remove build outputs
+	rm -rf dist
+	$(MAKE) -s -C bpf clean

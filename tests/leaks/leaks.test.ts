@@ -1,0 +1,30 @@
+/**
+ * Runs last, in its own process: nothing this run created may remain on the machine.
+ * The run's prefix comes from TW_RUN_PREFIX (scripts/test.sh), so this checks exactly what
+ * the run made and nothing else on the machine.
+ */
+import { describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { canRun, ipJson, RUN_PREFIX, sh } from "../helpers/env.ts";
+
+describe.skipIf(!canRun("tests/leaks"))(`leftovers of run ${RUN_PREFIX}`, () => {
+	test("no network namespace with the run prefix", () => {
+		const names = sh(["ip", "netns", "list"]).out.split("\n").map((l) => l.split(" ")[0] ?? "");
+		expect(names.filter((n) => n.startsWith(RUN_PREFIX))).toEqual([]);
+	});
+
+	test("no host link with the run prefix", () => {
+		const links = ipJson<{ ifname: string }[]>(undefined, ["link", "show"]);
+		expect(links.map((l) => l.ifname).filter((n) => n.startsWith(RUN_PREFIX))).toEqual([]);
+	});
+
+	test("no bpffs pin with the run prefix", () => {
+		let entries: string[] = [];
+		try {
+			entries = readdirSync("/sys/fs/bpf");
+		} catch {
+			// no bpffs mounted: nothing can be pinned
+		}
+		expect(entries.filter((n) => n.startsWith(RUN_PREFIX))).toEqual([]);
+	});
+});
