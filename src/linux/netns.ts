@@ -106,10 +106,16 @@ export class Netns {
 /** Reject names `ip netns` would reject, before touching anything. */
 export function validateNetnsName(name: string): void {
 	if (name.length === 0 || name === "." || name === ".." || name.includes("/") || name.includes("\0")) {
-		throw new LinuxError("netns", `invalid network namespace name ${JSON.stringify(name)}: must be a plain file name`);
+		throw new LinuxError(
+			"netns",
+			`invalid network namespace name ${JSON.stringify(name)}: must be a plain file name`,
+		);
 	}
 	if (Buffer.byteLength(name) > 255) {
-		throw new LinuxError("netns", `invalid network namespace name ${JSON.stringify(name)}: longer than 255 bytes`);
+		throw new LinuxError(
+			"netns",
+			`invalid network namespace name ${JSON.stringify(name)}: longer than 255 bytes`,
+		);
 	}
 }
 

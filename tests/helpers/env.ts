@@ -24,7 +24,10 @@ export function prefixFor(tag: string): string {
 export const isRoot: boolean = process.getuid?.() === 0;
 
 /** Whether a root-only suite can run; prints the reason when it cannot (never a silent pass). */
-export function canRun(suite: string, need: { root?: boolean; check?: () => string | undefined } = { root: true }): boolean {
+export function canRun(
+	suite: string,
+	need: { root?: boolean; check?: () => string | undefined } = { root: true },
+): boolean {
 	if (need.root !== false && !isRoot) {
 		console.warn(`SKIP ${suite}: needs root (CAP_NET_ADMIN/CAP_BPF); run make test as root`);
 		return false;
@@ -38,7 +41,10 @@ export function canRun(suite: string, need: { root?: boolean; check?: () => stri
 }
 
 /** Run a command for cross-checking (tests only: product code never spawns ip/tc/bpftool). */
-export function sh(argv: string[], opts: { allowFail?: boolean } = {}): { code: number; out: string; err: string } {
+export function sh(
+	argv: string[],
+	opts: { allowFail?: boolean } = {},
+): { code: number; out: string; err: string } {
 	const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
 	const res = { code: r.exitCode ?? -1, out: r.stdout.toString(), err: r.stderr.toString() };
 	if (res.code !== 0 && !opts.allowFail) {
@@ -57,9 +63,26 @@ export function ipJson<T = unknown>(ns: string | undefined, args: string[]): T {
 /** ping from inside a named namespace; true when all `count` replies came back. */
 export function ping(ns: string, addr: string, count = 2): boolean {
 	const v6 = addr.includes(":");
-	const r = sh(["ip", "netns", "exec", ns, "ping", ...(v6 ? ["-6"] : []), "-c", String(count), "-i", "0.2", "-W", "1", addr], {
-		allowFail: true,
-	});
+	const r = sh(
+		[
+			"ip",
+			"netns",
+			"exec",
+			ns,
+			"ping",
+			...(v6 ? ["-6"] : []),
+			"-c",
+			String(count),
+			"-i",
+			"0.2",
+			"-W",
+			"1",
+			addr,
+		],
+		{
+			allowFail: true,
+		},
+	);
 	return r.code === 0;
 }
 

@@ -9,7 +9,9 @@ import { canRun, ipJson, RUN_PREFIX, sh } from "../helpers/env.ts";
 
 describe.skipIf(!canRun("tests/leaks"))(`leftovers of run ${RUN_PREFIX}`, () => {
 	test("no network namespace with the run prefix", () => {
-		const names = sh(["ip", "netns", "list"]).out.split("\n").map((l) => l.split(" ")[0] ?? "");
+		const names = sh(["ip", "netns", "list"])
+			.out.split("\n")
+			.map((l) => l.split(" ")[0] ?? "");
 		expect(names.filter((n) => n.startsWith(RUN_PREFIX))).toEqual([]);
 	});
 

@@ -9,7 +9,7 @@
  * back in `finally`; it refuses a function that returns a Promise, because its continuation
  * would run after we left (or, worse, let unrelated callbacks run inside the namespace).
  */
-import { ptr, read as peek } from "bun:ffi";
+import { read as peek, ptr } from "bun:ffi";
 import { ERRNO, ErrnoError } from "../errno.ts";
 import { track, untrack } from "../handles.ts";
 import { libc } from "./symbols.ts";
@@ -41,6 +41,14 @@ function cstr(s: string): Uint8Array {
 function errno(): number {
 	// Read right after the failing call, before any other FFI call (ffi-probe Q3 pitfall).
 	return peek.i32(libc().__errno_location()!, 0);
+}
+
+/**
+ * errno of the calling thread, for libraries whose failure is "NULL + errno" (libbpf's pointer
+ * APIs). Call it in the very next statement after the failing call, before any other FFI call.
+ */
+export function lastErrno(): number {
+	return errno();
 }
 
 /** The chokepoint for libc's `-1 + errno` convention. */

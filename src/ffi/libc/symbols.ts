@@ -2,24 +2,22 @@
  * dlopen table for libc.so.6. Module-private to src/ffi/libc: import ./index.ts instead.
  * Declare only what the project calls: bun:ffi builds one trampoline per symbol (ffi-probe Q4a).
  */
-import { dlopen, FFIType } from "bun:ffi";
+import { dlopen } from "bun:ffi";
 import { NotSupportedError } from "../errno.ts";
 
-const { i32, u32, i64, u64, ptr, cstring } = FFIType;
-
 const defs = {
-	open: { args: [ptr, i32, u32], returns: i32 },
-	close: { args: [i32], returns: i32 },
-	read: { args: [i32, ptr, u64], returns: i64 },
-	write: { args: [i32, ptr, u64], returns: i64 },
-	setns: { args: [i32, i32], returns: i32 },
-	unshare: { args: [i32], returns: i32 },
-	mount: { args: [ptr, ptr, ptr, u64, ptr], returns: i32 },
-	umount2: { args: [ptr, i32], returns: i32 },
-	ioctl: { args: [i32, u64], returns: i32 },
-	if_nametoindex: { args: [ptr], returns: u32 },
-	__errno_location: { args: [], returns: ptr },
-	strerror: { args: [i32], returns: cstring },
+	open: { args: ["ptr", "i32", "u32"], returns: "i32" },
+	close: { args: ["i32"], returns: "i32" },
+	read: { args: ["i32", "ptr", "u64"], returns: "i64" },
+	write: { args: ["i32", "ptr", "u64"], returns: "i64" },
+	setns: { args: ["i32", "i32"], returns: "i32" },
+	unshare: { args: ["i32"], returns: "i32" },
+	mount: { args: ["ptr", "ptr", "ptr", "u64", "ptr"], returns: "i32" },
+	umount2: { args: ["ptr", "i32"], returns: "i32" },
+	ioctl: { args: ["i32", "u64"], returns: "i32" },
+	if_nametoindex: { args: ["ptr"], returns: "u32" },
+	__errno_location: { args: [], returns: "ptr" },
+	strerror: { args: ["i32"], returns: "cstring" },
 } as const;
 
 type Lib = ReturnType<typeof dlopen<typeof defs>>["symbols"];

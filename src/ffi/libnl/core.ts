@@ -7,30 +7,28 @@
  * Ownership rule (ffi-probe Q1 pitfalls): every *_alloc / *_get_kernel / veth_get_peer result is
  * put by the code that got it, in a `finally`; setters that take an nl_addr take their own ref.
  */
-import { dlopen, FFIType, type Pointer, ptr, read as peek, toArrayBuffer } from "bun:ffi";
+import { dlopen, type FFIFunction, type Pointer, read as peek, ptr, toArrayBuffer } from "bun:ffi";
 import { ERRNO, NlError, NotSupportedError } from "../errno.ts";
 import { track, untrack } from "../handles.ts";
 import { type Fd, withNetns } from "../libc/index.ts";
 
-const { i32, u32, ptr: P, cstring, void: V } = FFIType;
-
 const defs = {
-	nl_socket_alloc: { args: [], returns: P },
-	nl_socket_free: { args: [P], returns: V },
-	nl_connect: { args: [P, i32], returns: i32 },
-	nl_geterror: { args: [i32], returns: cstring },
-	nl_addr_parse: { args: [P, i32, P], returns: i32 },
-	nl_addr_build: { args: [i32, P, u32], returns: P },
-	nl_addr_put: { args: [P], returns: V },
-	nl_addr_get_family: { args: [P], returns: i32 },
-	nl_addr_get_len: { args: [P], returns: u32 },
-	nl_addr_get_prefixlen: { args: [P], returns: u32 },
-	nl_addr_set_prefixlen: { args: [P, i32], returns: V },
-	nl_addr_get_binary_addr: { args: [P], returns: P },
-	nl_cache_free: { args: [P], returns: V },
-	nl_cache_get_first: { args: [P], returns: P },
-	nl_cache_get_next: { args: [P], returns: P },
-	nl_object_put: { args: [P], returns: V },
+	nl_socket_alloc: { args: [], returns: "ptr" },
+	nl_socket_free: { args: ["ptr"], returns: "void" },
+	nl_connect: { args: ["ptr", "i32"], returns: "i32" },
+	nl_geterror: { args: ["i32"], returns: "cstring" },
+	nl_addr_parse: { args: ["ptr", "i32", "ptr"], returns: "i32" },
+	nl_addr_build: { args: ["i32", "ptr", "u32"], returns: "ptr" },
+	nl_addr_put: { args: ["ptr"], returns: "void" },
+	nl_addr_get_family: { args: ["ptr"], returns: "i32" },
+	nl_addr_get_len: { args: ["ptr"], returns: "u32" },
+	nl_addr_get_prefixlen: { args: ["ptr"], returns: "u32" },
+	nl_addr_set_prefixlen: { args: ["ptr", "i32"], returns: "void" },
+	nl_addr_get_binary_addr: { args: ["ptr"], returns: "ptr" },
+	nl_cache_free: { args: ["ptr"], returns: "void" },
+	nl_cache_get_first: { args: ["ptr"], returns: "ptr" },
+	nl_cache_get_next: { args: ["ptr"], returns: "ptr" },
+	nl_object_put: { args: ["ptr"], returns: "void" },
 } as const;
 
 type Lib = ReturnType<typeof dlopen<typeof defs>>["symbols"];
@@ -43,10 +41,7 @@ export function nl(): Lib {
 }
 
 /** dlopen a libnl soname with a clear NotSupportedError when the package is missing. */
-export function openLib<D extends Record<string, { args: readonly FFIType[]; returns: FFIType }>>(
-	soname: string,
-	table: D,
-) {
+export function openLib<D extends Record<string, FFIFunction>>(soname: string, table: D) {
 	try {
 		return dlopen(soname, table).symbols;
 	} catch (e) {
@@ -86,7 +81,7 @@ const NLE_ERRNO: Record<number, number> = {
 /** Build the typed error for a negative libnl return. */
 export function nlError(fn: string, ret: number, context?: string): NlError {
 	const nle = -ret;
-	const text = nl().nl_geterror(nle).toString();
+	const text = String(nl().nl_geterror(nle) ?? `NLE ${nle}`);
 	return new NlError(fn, nle, NLE_ERRNO[nle] ?? ERRNO.EIO, text, context);
 }
 
@@ -97,9 +92,9 @@ export function nlCheck(fn: string, ret: number, context?: string): number {
 }
 
 /** The chokepoint for libnl allocators: NULL means out of memory. */
-export function nlAlloc(fn: string, p: Pointer | null): Pointer {
+export function nlAlloc(fn: string, p: Pointer | bigint | null): Pointer {
 	if (!p) throw new NlError(fn, 5, ERRNO.ENOMEM, "Out of memory");
-	return p;
+	return p as Pointer;
 }
 
 const NETLINK_ROUTE = 0;
@@ -175,7 +170,12 @@ export function addrBuild(family: number, bytes: Uint8Array, prefixlen?: number)
 }
 
 /** Run fn with a temporary nl_addr built from bytes; always put afterwards. */
-export function withAddr<T>(family: number, bytes: Uint8Array, prefixlen: number | undefined, fn: (a: Pointer) => T): T {
+export function withAddr<T>(
+	family: number,
+	bytes: Uint8Array,
+	prefixlen: number | undefined,
+	fn: (a: Pointer) => T,
+): T {
 	const a = addrBuild(family, bytes, prefixlen);
 	try {
 		return fn(a);
@@ -202,13 +202,21 @@ export function addrRead(a: Pointer | null): { family: number; bytes: Uint8Array
  * pointer to `out`), mapping each object with `map` (borrowed object, copy what you need).
  * The cache is freed before returning.
  */
-export function readCache<T>(fn: string, alloc: (out: Pointer) => number, map: (obj: Pointer) => T | undefined): T[] {
+export function readCache<T>(
+	fn: string,
+	alloc: (out: Pointer) => number,
+	map: (obj: Pointer) => T | undefined,
+): T[] {
 	const out = new BigUint64Array(1);
 	nlCheck(fn, alloc(ptr(out)));
 	const cache = Number(out[0]) as unknown as Pointer;
 	const items: T[] = [];
 	try {
-		for (let o = nl().nl_cache_get_first(cache); o; o = nl().nl_cache_get_next(o)) {
+		for (
+			let o = nl().nl_cache_get_first(cache) as Pointer | null;
+			o;
+			o = nl().nl_cache_get_next(o) as Pointer | null
+		) {
 			const v = map(o);
 			if (v !== undefined) items.push(v);
 		}
@@ -226,3 +234,10 @@ export function outPtr(out: BigUint64Array): Pointer | null {
 
 /** Read a u32 from C memory (for getters that fill an out-parameter). */
 export const peekU32 = (p: Pointer, off = 0): number => peek.u32(p, off);
+
+/** Check that both libnl sonames load on this node; returns what was loaded. */
+export function libnlAvailable(): string {
+	nl();
+	openLib("libnl-route-3.so.200", { rtnl_link_alloc: { args: [], returns: "ptr" } });
+	return "libnl-3.so.200, libnl-route-3.so.200";
+}

@@ -1,0 +1,51 @@
+/**
+ * The commander program. Subcommands are registered here with their options and help, and
+ * their implementations are imported lazily (changesets style), so `terwayctl --help` and
+ * `--version` load commander and nothing else.
+ */
+import { Command, CommanderError, Option } from "commander";
+import { EXIT, ExitError, errorJson, errorLine } from "./errors.ts";
+import { VERSION } from "./meta.ts";
+
+function build(): Command {
+	const program = new Command("terwayctl")
+		.description(
+			"Terway container networking for Alibaba Cloud VPC/ENI, rebuilt on Bun: install, inspect, troubleshoot",
+		)
+		.version(`terwayctl ${VERSION}`, "-V, --version", "print the version")
+		.addOption(new Option("--json", "machine-readable output (errors too)"))
+		.showHelpAfterError("(run with --help for usage)")
+		.configureHelp({ sortSubcommands: true })
+		.exitOverride();
+
+	program
+		.command("version")
+		.description("print the version, the native libraries this node has and the embedded eBPF objects")
+		.option("--json", "print as JSON")
+		.addHelpText("after", "\nExamples:\n  terwayctl version\n  terwayctl version --json | jq .libraries")
+		.action(async (opts: { json?: boolean }) => {
+			const { versionCommand } = await import("./commands/version.ts");
+			await versionCommand({ json: Boolean(opts.json || program.opts().json) });
+		});
+
+	return program;
+}
+
+/** Run the CLI with `argv` (process.argv shape); returns the exit code. */
+export async function run(argv: string[]): Promise<number> {
+	const program = build();
+	const json = argv.includes("--json");
+	try {
+		await program.parseAsync(argv);
+		return EXIT.ok;
+	} catch (e) {
+		if (e instanceof CommanderError) {
+			// --help / --version exit 0; commander already printed the usage error line.
+			return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+		}
+		const code = e instanceof ExitError ? e.exitCode : EXIT.problem;
+		if (json) console.log(errorJson(e));
+		else console.error(`terwayctl: ${errorLine(e)}`);
+		return code;
+	}
+}

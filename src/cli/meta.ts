@@ -1,0 +1,4 @@
+/** Build-time facts about this binary. */
+import pkg from "../../package.json" with { type: "json" };
+
+export const VERSION: string = pkg.version;
