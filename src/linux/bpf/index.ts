@@ -1,0 +1,33 @@
+/**
+ * eBPF on the typed OS API: embedded objects, typed maps, pins on bpffs, tc attachment (TCX or
+ * clsact) inside a network namespace. Built on src/ffi/libbpf; no processes spawned.
+ */
+export {
+	type AttachedProgram,
+	detach,
+	ensureAttached,
+	listAttached,
+	resolveMode,
+	TC_HANDLE,
+	TC_PRIORITY,
+	type TcAttachment,
+	type TcAttachOptions,
+	type TcDirection,
+	type TcMode,
+	type TcTarget,
+	tcxSupported,
+} from "./attach.ts";
+export {
+	BPFFS_MOUNT,
+	bpffsMounts,
+	DEFAULT_PIN_ROOT,
+	ensureBpffs,
+	ensurePinDir,
+	PinLayout,
+	unpin,
+} from "./bpffs.ts";
+export { type Codec, struct, u32 } from "./codec.ts";
+export { Counter, CounterMaps, type IfStats } from "./counter.ts";
+export { COUNTER_MAPS, COUNTER_PROGRAM, ifKey, ifStats } from "./counter-maps.ts";
+export { loadObject, OBJECTS, type ObjectName, objectBytes } from "./objects.ts";
+export { type MapSpec, TypedMap } from "./typed-map.ts";
