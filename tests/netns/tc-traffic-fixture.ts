@@ -66,3 +66,4 @@ if (mode === "sink") {
 	console.error("usage: sink|send addr port ms");
 	process.exit(2);
 }
+export {};
