@@ -66,4 +66,5 @@ if (mode === "sink") {
 	console.error("usage: sink|send addr port ms");
 	process.exit(2);
 }
+
 export {};
