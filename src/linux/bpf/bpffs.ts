@@ -15,15 +15,21 @@ import { mount } from "../../ffi/libc/index.ts";
 export const BPFFS_MOUNT = "/sys/fs/bpf";
 export const DEFAULT_PIN_ROOT = `${BPFFS_MOUNT}/terway`;
 
-/** Mount points of type bpf, from /proc/self/mountinfo (field 5 = mount point, after " - " the fstype). */
+/** Mount points of type bpf, from /proc/self/mountinfo. */
 export function bpffsMounts(): string[] {
+	return parseBpffsMounts(readFileSync("/proc/self/mountinfo", "utf8"));
+}
+
+/** proc(5) mountinfo: field 5 is the mount point (octal-escaped), the fstype follows " - ". */
+export function parseBpffsMounts(mountinfo: string): string[] {
 	const out: string[] = [];
-	for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+	for (const line of mountinfo.split("\n")) {
 		const [pre, post] = line.split(" - ");
 		if (!pre || !post) continue;
 		if (post.split(" ")[0] !== "bpf") continue;
 		const mp = pre.split(" ")[4];
-		if (mp) out.push(mp.replace(/\\040/g, " "));
+		if (mp)
+			out.push(mp.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))));
 	}
 	return out;
 }
