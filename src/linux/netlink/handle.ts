@@ -552,7 +552,8 @@ export class Netlink {
 				(r.dev === undefined || x.dev === r.dev) &&
 				x.onlink === r.onlink &&
 				x.src === src &&
-				x.scope === scopeName(scope) &&
+				// IPv6 routes are always stored with universe scope (net/ipv6/route.c)
+				(r.family === 6 || x.scope === scopeName(scope)) &&
 				(r.priority === undefined ? x.priority === 0 || r.family === 6 : x.priority === r.priority) &&
 				x.type === "unicast",
 		);
