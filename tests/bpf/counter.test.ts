@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
 import { openHandles } from "../../src/ffi/handles.ts";
-import { BPF_TCX_INGRESS, progInfo, progQuery } from "../../src/ffi/libbpf/index.ts";
+import { BPF_TCX_INGRESS, progAttach, progDetach, progInfo, progQuery } from "../../src/ffi/libbpf/index.ts";
+import { ifNameToIndex } from "../../src/ffi/libc/index.ts";
 import {
 	COUNTER_MAPS,
 	Counter,
@@ -146,6 +147,22 @@ describe.skipIf(!canRun("tests/bpf/counter.test.ts"))("counter program on a veth
 			expect(stats()).toEqual(s3);
 		});
 	}
+
+	test("ffi: TCX by prog attach (no link) counts until bpf_prog_detach2", () => {
+		const fd = counter!.programFd;
+		const progId = progInfo(fd).id;
+		nsB.run(() => progAttach(fd, ifNameToIndex(VETH_B), BPF_TCX_INGRESS));
+		expect(
+			listAttached(nsB, VETH_B, { pinRoot: PIN_ROOT }).map((l) => [l.progId, l.mode, l.linkPin]),
+		).toEqual([[progId, "tcx", undefined]]);
+		const s0 = stats();
+		expect(ping(NS_A, ADDR_B, 2)).toBe(true);
+		expect(stats().packets - s0.packets).toBeGreaterThanOrEqual(2n);
+		nsB.run(() => progDetach(fd, ifNameToIndex(VETH_B), BPF_TCX_INGRESS));
+		expect(nsB.run(() => progQuery(ifindexB, BPF_TCX_INGRESS)).progIds).toEqual([]);
+		// Our detach() only touches what it owns (the pinned link / our clsact slot).
+		expect(detach(target(), { pinRoot: PIN_ROOT }).changed).toBe(false);
+	});
 
 	test("pinned link and maps outlive the loading object; a second process reads and flips them", () => {
 		const att = ensureAttached(target(), counter!.programFd, { mode: "tcx", pinRoot: PIN_ROOT });

@@ -300,7 +300,11 @@ export class BpfObject {
 		return out;
 	}
 
-	/** bpf_map__pin: pin one map at `path` (parent directory on bpffs must exist). */
+	/**
+	 * bpf_map__pin: pin one map at `path` (parent directory on bpffs must exist). libbpf keeps
+	 * one pin path per map: a map pinned by name (or pinned before) answers EINVAL for any other
+	 * path; pin extra copies with `objPin(obj.mapFd(name), path)`.
+	 */
 	pinMap(name: string, path: string): void {
 		const p = cstr(path);
 		checkInt("bpf_map__pin", lb().bpf_map__pin(this.#map(name), ptr(p)), path);

@@ -29,5 +29,5 @@ export {
 export { type Codec, struct, u32 } from "./codec.ts";
 export { Counter, CounterMaps, type IfStats } from "./counter.ts";
 export { COUNTER_MAPS, COUNTER_PROGRAM, ifKey, ifStats } from "./counter-maps.ts";
-export { loadObject, OBJECTS, type ObjectName, objectBytes } from "./objects.ts";
+export { loadObject, OBJECTS, type ObjectName, objectBytes, pinProgram } from "./objects.ts";
 export { type MapSpec, TypedMap } from "./typed-map.ts";

@@ -8,8 +8,8 @@
  */
 import { readFileSync } from "node:fs";
 import counterPath from "../../../bpf/build/counter.bpf.o" with { type: "file" };
-import { BpfObject } from "../../ffi/libbpf/index.ts";
-import { DEFAULT_PIN_ROOT, ensurePinDir } from "./bpffs.ts";
+import { BpfObject, objPin } from "../../ffi/libbpf/index.ts";
+import { DEFAULT_PIN_ROOT, ensurePinDir, PinLayout, unpin } from "./bpffs.ts";
 
 /** Embedded object name -> path (real or $bunfs). */
 export const OBJECTS = { counter: counterPath } as const;
@@ -30,4 +30,17 @@ export function loadObject(name: ObjectName, opts: { pinRoot?: string } = {}): B
 	const pinRoot = opts.pinRoot ?? DEFAULT_PIN_ROOT;
 	ensurePinDir(pinRoot);
 	return BpfObject.load(objectBytes(name), { name, pinRoot });
+}
+
+/**
+ * Pin a loaded program at `<pinRoot>/progs/<name>` (replacing an older pin of that name), so it
+ * can be found again by path; returns the path. Unpin with `unpin(path)`.
+ */
+export function pinProgram(obj: BpfObject, program: string, pinRoot: string = DEFAULT_PIN_ROOT): string {
+	const pins = new PinLayout(pinRoot);
+	const path = pins.program(program);
+	pins.prepare(path);
+	unpin(path);
+	objPin(obj.programFd(program), path);
+	return path;
 }
