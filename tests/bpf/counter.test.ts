@@ -32,7 +32,7 @@ const ADDR_B = "198.18.20.2";
 const PIN_ROOT = `/sys/fs/bpf/${P}`;
 
 const FIXTURE = `${import.meta.dir}/counter-fixture.ts`;
-const BUN = `${process.cwd()}/node_modules/.bin/bun`;
+const BUN = process.execPath; // the bun running this suite
 
 function fixture(action?: "drop-on" | "drop-off"): {
 	packets: string;
