@@ -32,6 +32,7 @@ describe("terwayctl CLI contract", () => {
 		expect(r.code).toBe(0);
 		const doc = JSON.parse(r.out);
 		expect(doc.version).toBe(VERSION);
-		expect(doc.libraries.map((l: { name: string }) => l.name)).toContain("libnl-route-3");
+		expect(doc.libraries.map((l: { name: string }) => l.name)).toEqual(["libnl-route-3", "libbpf"]);
+		expect(doc.bpfObjects.map((o: { name: string }) => o.name)).toContain("counter");
 	});
 });
