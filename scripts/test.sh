@@ -37,7 +37,7 @@ tier() {
 }
 
 check typecheck node_modules/.bin/tsc --noEmit -p .
-check lint node_modules/.bin/biome ci .
+check lint node_modules/.bin/biome ci --colors=off .
 tier unit src
 [ -d tests/netns ] && tier netns tests/netns
 [ -d tests/bpf ] && tier bpf tests/bpf
