@@ -100,6 +100,18 @@ export function nlAlloc(fn: string, p: Pointer | bigint | null): Pointer {
 const NETLINK_ROUTE = 0;
 
 /**
+ * netlink.h request flags. libnl 3.7's *_add calls send exactly the flags given (no implicit
+ * NLM_F_CREATE, measured with strace), so every create request names them itself.
+ */
+export const NLM_F_REPLACE = 0x100;
+export const NLM_F_EXCL = 0x200;
+export const NLM_F_CREATE = 0x400;
+
+/** Flags of a create request: EXCL (EEXIST on a duplicate) or, with `replace`, REPLACE. */
+export const createFlags = (replace: boolean): number =>
+	NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL);
+
+/**
  * A NETLINK_ROUTE socket created inside one network namespace (setns -> nl_connect -> back).
  * Every request made through it acts in that namespace while the thread stays home.
  */

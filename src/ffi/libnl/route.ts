@@ -19,7 +19,10 @@ import {
 	AF_LLC,
 	AF_UNSPEC,
 	addrRead,
+	createFlags,
 	cstr,
+	NLM_F_CREATE,
+	NLM_F_EXCL,
 	type NlSocket,
 	nlAlloc,
 	nlCheck,
@@ -182,10 +185,6 @@ function msg() {
 	return msgLib;
 }
 
-/** netlink.h request flags (module-private: callers say add or replace). */
-const NLM_F_REPLACE = 0x100;
-const NLM_F_EXCL = 0x200;
-const NLM_F_CREATE = 0x400;
 /** if.h */
 export const IFF_UP = 0x1;
 /** if_addr.h */
@@ -477,7 +476,7 @@ function buildAddr(spec: AddrSpec): Pointer {
 
 /** RTM_NEWADDR with NLM_F_CREATE (explicit: rtnl_neigh_add does not add it) and (EXCL: EEXIST on a duplicate; `replace`: NLM_F_REPLACE). */
 export function addrAdd(sk: NlSocket, spec: AddrSpec, replace = false): void {
-	const flags = NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL);
+	const flags = createFlags(replace);
 	const a = buildAddr(spec);
 	try {
 		nlCheck("rtnl_addr_add", rt().rtnl_addr_add(sk.raw, a, flags));
@@ -585,7 +584,7 @@ function buildRoute(spec: RouteSpec): Pointer {
 
 /** RTM_NEWROUTE with NLM_F_CREATE (explicit: rtnl_neigh_add does not add it) and (EXCL for add; `replace`: NLM_F_REPLACE). */
 export function routeAdd(sk: NlSocket, spec: RouteSpec, replace = false): void {
-	const flags = NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL);
+	const flags = createFlags(replace);
 	const ro = buildRoute(spec);
 	try {
 		nlCheck("rtnl_route_add", rt().rtnl_route_add(sk.raw, ro, flags));
@@ -799,7 +798,7 @@ function buildNeigh(spec: NeighSpec): Pointer {
 
 /** RTM_NEWNEIGH with NLM_F_CREATE (explicit: rtnl_neigh_add does not add it) and (EXCL for add; `replace`: NLM_F_REPLACE). */
 export function neighAdd(sk: NlSocket, spec: NeighSpec, replace = false): void {
-	const flags = NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL);
+	const flags = createFlags(replace);
 	const n = buildNeigh(spec);
 	try {
 		nlCheck("rtnl_neigh_add", rt().rtnl_neigh_add(sk.raw, n, flags));

@@ -25,7 +25,7 @@
  * - `rtnl_qdisc_add`/`rtnl_class_add` send only the flags given (see NLM_F_CREATE below).
  */
 import { CString, FFIType, type Pointer, ptr } from "bun:ffi";
-import { AF_UNSPEC, cstr, type NlSocket, nlAlloc, nlCheck, openLib, readCache } from "./core.ts";
+import { AF_UNSPEC, createFlags, cstr, type NlSocket, nlAlloc, nlCheck, openLib, readCache } from "./core.ts";
 
 const { i32, u32, ptr: P, void: V } = FFIType;
 
@@ -80,15 +80,6 @@ function rt(): Lib {
 	if (!lib) lib = openLib("libnl-route-3.so.200", defs);
 	return lib;
 }
-
-/**
- * netlink.h request flags; module-private. Measured with strace: libnl 3.7's rtnl_qdisc_add sends
- * exactly the flags it is given (no implicit NLM_F_CREATE, unlike older libnl docs say), so we
- * add NLM_F_CREATE ourselves; the bytes then equal `tc qdisc add dev X clsact`.
- */
-const NLM_F_REPLACE = 0x100;
-const NLM_F_EXCL = 0x200;
-const NLM_F_CREATE = 0x400;
 
 /** pkt_sched.h special handles. */
 export const TC_H_ROOT = 0xffffffff;
@@ -157,7 +148,8 @@ const i32of = (n: number): number => n | 0; // libnl takes rates as int and cast
  * there), "replace" = NLM_F_CREATE|NLM_F_REPLACE (create or change in place).
  */
 export type TcMode = "add" | "replace";
-const modeFlags = (m: TcMode): number => NLM_F_CREATE | (m === "add" ? NLM_F_EXCL : NLM_F_REPLACE);
+// with NLM_F_CREATE the clsact request equals `tc qdisc add dev X clsact` byte for byte
+const modeFlags = (m: TcMode): number => createFlags(m === "replace");
 
 /** RTM_NEWQDISC (see TcMode). */
 export function qdiscAdd(sk: NlSocket, r: QdiscRequest, mode: TcMode): void {

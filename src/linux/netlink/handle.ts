@@ -6,7 +6,7 @@
  * It owns one libnl route socket, opened inside the namespace (setns -> connect -> back), so
  * every request acts there while the JS thread stays home. It validates every argument before
  * sending anything and raises LinuxError saying what and where, with the kernel's ErrnoError
- * as `cause`. It must not spawn `ip`/`tc`, hold a Pointer, or await while inside a namespace.
+ * as `cause`. It must not run iproute2 as a process, hold a Pointer, or await while inside a namespace.
  */
 
 import { formatCIDR, formatIP, formatMAC } from "../../core/net/ip.ts";
