@@ -5,8 +5,11 @@ SHELL := /bin/bash
 BUN := node_modules/.bin/bun
 # Debian packages: runtime libraries (libnl, libbpf), the BPF toolchain, and the tools the
 # tests and benchmarks cross-check with (ip, ping, tc, bpftool, sysctl, hyperfine).
+# containernetworking-plugins: the reference CNI plugins the kubelet stand-in is tested with.
 APT_PACKAGES := libnl-3-200 libnl-route-3-200 libbpf1 libbpf-dev clang llvm gcc make \
-	iproute2 iputils-ping bpftool procps hyperfine
+	iproute2 iputils-ping bpftool procps hyperfine containernetworking-plugins util-linux
+# kubectl: any 1.2x client works against the sim's apiserver; Debian's is the fallback.
+KUBECTL_PACKAGE := $(if $(shell command -v kubectl),,kubernetes-client)
 STAMP := node_modules/.terway-stamp
 
 .PHONY: help setup apt deps bpf build test test-unit test-root demo bench lint typecheck check clean
@@ -17,7 +20,7 @@ help: ## list the targets
 setup: apt deps bpf ## install apt packages, bun + npm deps, build the BPF objects (idempotent)
 
 apt: ## install missing Debian packages (apt-get only when something is missing)
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(APT_PACKAGES) $(KUBECTL_PACKAGE); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "apt: installing $$missing"; \
 		if [ "$$(id -u)" != 0 ]; then echo "apt: run as root to install: $$missing" >&2; exit 1; fi; \
