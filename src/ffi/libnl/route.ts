@@ -146,6 +146,8 @@ const defs = {
 	rtnl_rule_get_iif: { args: ["ptr"], returns: "ptr" },
 	rtnl_rule_set_oif: { args: ["ptr", "ptr"], returns: "i32" },
 	rtnl_rule_get_oif: { args: ["ptr"], returns: "ptr" },
+	rtnl_rule_set_goto: { args: ["ptr", "u32"], returns: "void" },
+	rtnl_rule_get_goto: { args: ["ptr"], returns: "u32" },
 	// neighbours (neighbour.h)
 	rtnl_neigh_alloc: { args: [], returns: "ptr" },
 	rtnl_neigh_put: { args: ["ptr"], returns: "void" },
@@ -162,6 +164,7 @@ const defs = {
 	rtnl_neigh_get_lladdr: { args: ["ptr"], returns: "ptr" },
 	rtnl_neigh_set_state: { args: ["ptr", "i32"], returns: "void" },
 	rtnl_neigh_get_state: { args: ["ptr"], returns: "i32" },
+	rtnl_neigh_set_flags: { args: ["ptr", "u32"], returns: "void" },
 	rtnl_neigh_get_flags: { args: ["ptr"], returns: "u32" },
 } as const;
 
@@ -201,6 +204,12 @@ export const RTPROT_BOOT = 3;
 export const RTPROT_STATIC = 4;
 export const RTN_UNICAST = 1;
 export const FR_ACT_TO_TBL = 1;
+export const FR_ACT_GOTO = 2;
+export const FR_ACT_BLACKHOLE = 6;
+export const FR_ACT_UNREACHABLE = 7;
+export const FR_ACT_PROHIBIT = 8;
+/** neighbour.h: a proxy (pneigh) entry: answer ARP/NS for dst on this link (proxy_arp/proxy_ndp). */
+export const NTF_PROXY = 0x08;
 export const NUD_PERMANENT = 0x80;
 export { AF_INET, AF_INET6, AF_UNSPEC };
 
@@ -661,8 +670,10 @@ export type RuleSpec = {
 	family: number;
 	priority?: number;
 	table?: number;
-	/** FR_ACT_* (1 = to table). */
+	/** FR_ACT_* (1 = to table, 2 = goto, 6 = blackhole, ...). */
 	action: number;
+	/** FRA_GOTO: the priority a goto rule jumps to. */
+	goto?: number;
 	src?: { bytes: Uint8Array; len: number };
 	dst?: { bytes: Uint8Array; len: number };
 	iif?: string;
@@ -676,6 +687,8 @@ export type RuleRecord = {
 	priority: number;
 	table: number;
 	action: number;
+	/** FRA_GOTO target priority (0 unless a goto rule). */
+	goto: number;
 	src: { bytes: Uint8Array; len: number } | undefined;
 	dst: { bytes: Uint8Array; len: number } | undefined;
 	iif: string | undefined;
@@ -692,6 +705,7 @@ function buildRule(spec: RuleSpec): Pointer {
 		r.rtnl_rule_set_action(ru, spec.action);
 		if (spec.priority !== undefined) r.rtnl_rule_set_prio(ru, spec.priority);
 		if (spec.table !== undefined) r.rtnl_rule_set_table(ru, spec.table);
+		if (spec.goto !== undefined) r.rtnl_rule_set_goto(ru, spec.goto);
 		const { src, dst } = spec;
 		if (src)
 			withAddr(spec.family, src.bytes, src.len, (a) =>
@@ -744,6 +758,7 @@ function readRule(ru: Pointer): RuleRecord {
 		priority: r.rtnl_rule_get_prio(ru),
 		table: r.rtnl_rule_get_table(ru),
 		action: r.rtnl_rule_get_action(ru),
+		goto: r.rtnl_rule_get_goto(ru),
 		src: pfx(r.rtnl_rule_get_src(ru)),
 		dst: pfx(r.rtnl_rule_get_dst(ru)),
 		iif: str(r.rtnl_rule_get_iif(ru)),
@@ -767,6 +782,8 @@ export type NeighSpec = {
 	dst: Uint8Array;
 	lladdr?: Uint8Array;
 	state: number;
+	/** NTF_* flags (NTF_PROXY for a proxy entry). */
+	flags?: number;
 };
 export type NeighRecord = {
 	index: number;
@@ -789,6 +806,7 @@ function buildNeigh(spec: NeighSpec): Pointer {
 		const ll = spec.lladdr;
 		if (ll) withAddr(AF_LLC, ll, undefined, (a) => r.rtnl_neigh_set_lladdr(n, a));
 		r.rtnl_neigh_set_state(n, spec.state);
+		if (spec.flags) r.rtnl_neigh_set_flags(n, spec.flags);
 	} catch (e) {
 		r.rtnl_neigh_put(n);
 		throw e;
@@ -807,7 +825,7 @@ export function neighAdd(sk: NlSocket, spec: NeighSpec, replace = false): void {
 	}
 }
 
-/** RTM_DELNEIGH (by ifindex + destination). */
+/** RTM_DELNEIGH (by ifindex + destination; `flags: NTF_PROXY` deletes a proxy entry). */
 export function neighDelete(sk: NlSocket, spec: Omit<NeighSpec, "lladdr" | "state">): void {
 	const r = rt();
 	const n = nlAlloc("rtnl_neigh_alloc", r.rtnl_neigh_alloc());
@@ -817,6 +835,7 @@ export function neighDelete(sk: NlSocket, spec: Omit<NeighSpec, "lladdr" | "stat
 		withAddr(spec.family, spec.dst, undefined, (a) =>
 			nlCheck("rtnl_neigh_set_dst", r.rtnl_neigh_set_dst(n, a)),
 		);
+		if (spec.flags) r.rtnl_neigh_set_flags(n, spec.flags);
 		nlCheck("rtnl_neigh_delete", r.rtnl_neigh_delete(sk.raw, n, 0));
 	} finally {
 		r.rtnl_neigh_put(n);

@@ -16,7 +16,6 @@ import {
 	addrAdd,
 	addrDelete,
 	addrList,
-	FR_ACT_TO_TBL,
 	IFA_F_NODAD,
 	IFF_UP,
 	type LinkCreate,
@@ -28,6 +27,7 @@ import {
 	linkGet,
 	linkList,
 	NlSocket,
+	NTF_PROXY,
 	NUD_PERMANENT,
 	neighAdd,
 	neighDelete,
@@ -56,6 +56,7 @@ import type {
 	LinkAddSpec,
 	LinkSetSpec,
 	Neigh,
+	NeighProxySpec,
 	NeighSpec,
 	Route,
 	RouteFilter,
@@ -82,6 +83,7 @@ import {
 	parseRoute,
 	parseRule,
 	protocolName,
+	RULE_ACTION_NUM,
 	routeTypeName,
 	ruleActionName,
 	scopeName,
@@ -570,7 +572,8 @@ export class Netlink {
 			family: afOf(r.family),
 			priority: r.priority,
 			table: r.table,
-			action: FR_ACT_TO_TBL,
+			action: RULE_ACTION_NUM[r.action],
+			goto: r.goto,
 			src: r.from ? { bytes: r.from.bytes, len: r.from.prefixlen } : undefined,
 			dst: r.to ? { bytes: r.to.bytes, len: r.to.prefixlen } : undefined,
 			iif: r.iif,
@@ -580,7 +583,10 @@ export class Netlink {
 		};
 	}
 
-	/** `ip rule add [prio P] [from A] [to B] [iif X] [oif Y] [fwmark M/K] lookup T` (EEXIST on duplicate). */
+	/**
+	 * `ip rule add [prio P] [from A] [to B] [iif X] [oif Y] [fwmark M/K] lookup T | goto P2 |
+	 * blackhole | unreachable | prohibit` (EEXIST on duplicate).
+	 */
 	ruleAdd(spec: RuleSpec): void {
 		const r = parseRule("rule.add", spec, this.where);
 		try {
@@ -620,10 +626,12 @@ export class Netlink {
 		const r = parseRule("rule.ensure", spec, this.where);
 		const from = r.from ? formatCIDR(r.from) : undefined;
 		const to = r.to ? formatCIDR(r.to) : undefined;
+		const action = ruleActionName(RULE_ACTION_NUM[r.action]);
 		const same = this.ruleList({ family: r.family }).some(
 			(x) =>
-				x.action === "to-table" &&
-				x.table === r.table &&
+				x.action === action &&
+				(r.action !== "lookup" || x.table === r.table) &&
+				(r.action !== "goto" || x.goto === r.goto) &&
 				(r.priority === undefined || x.priority === r.priority) &&
 				x.from === from &&
 				x.to === to &&
@@ -680,6 +688,37 @@ export class Netlink {
 			neighDelete(this.#sk, rec);
 		} catch (e) {
 			this.#fail("neigh.del", subject, e);
+		}
+	}
+
+	#proxyRec(op: string, spec: NeighProxySpec) {
+		const subject = `proxy neighbour ${spec.ip} on ${spec.link}`;
+		const ip = parseIpAt(op, subject, this.where, spec.ip);
+		const index = this.#index(op, spec.link);
+		return { subject, rec: { index, family: afOf(ip.family), dst: ip.bytes, state: 0, flags: NTF_PROXY } };
+	}
+
+	/**
+	 * `ip neigh add proxy IP dev LINK`: with proxy_arp / proxy_ndp on LINK the kernel answers
+	 * ARP/NS for IP there. Idempotent in the kernel (pneigh_create returns an existing entry), so
+	 * there is no EEXIST. Proxy entries are not in the neighbour dump (`neighList`).
+	 */
+	neighProxyAdd(spec: NeighProxySpec): void {
+		const { subject, rec } = this.#proxyRec("neigh.proxy.add", spec);
+		try {
+			neighAdd(this.#sk, rec, false);
+		} catch (e) {
+			this.#fail("neigh.proxy.add", subject, e);
+		}
+	}
+
+	/** `ip neigh del proxy IP dev LINK` (ENOENT, as isNotFoundError, when there is none). */
+	neighProxyDel(spec: NeighProxySpec): void {
+		const { subject, rec } = this.#proxyRec("neigh.proxy.del", spec);
+		try {
+			neighDelete(this.#sk, rec);
+		} catch (e) {
+			this.#fail("neigh.proxy.del", subject, e);
 		}
 	}
 
@@ -751,6 +790,7 @@ function toRule(family: 4 | 6, r: RuleRecord): Rule {
 		priority: r.priority,
 		table: r.table,
 		action: ruleActionName(r.action),
+		goto: r.action === RULE_ACTION_NUM.goto ? r.goto : undefined,
 		from: pfx(r.src),
 		to: pfx(r.dst),
 		iif: r.iif || undefined,

@@ -169,6 +169,8 @@ export type Rule = {
 	table: number;
 	/** "to-table", "goto", "nop", "blackhole", "unreachable", "prohibit" or the FR_ACT_* number. */
 	action: string;
+	/** Target priority of a "goto" rule. */
+	goto: number | undefined;
 	from: string | undefined;
 	to: string | undefined;
 	iif: string | undefined;
@@ -177,12 +179,21 @@ export type Rule = {
 	fwmask: number | undefined;
 };
 
-/** What `ruleAdd`/`ruleDel`/`ensureRule` take; the action is always "lookup <table>". */
-export type RuleSpec = {
+/** Rule actions as iproute2 spells them (`ip rule add ... lookup T | goto P | blackhole | ...`). */
+export type RuleAction = "lookup" | "goto" | "blackhole" | "unreachable" | "prohibit";
+
+/**
+ * What `ruleAdd`/`ruleDel`/`ensureRule` take. The action defaults to "lookup <table>"; "goto"
+ * needs `goto` (a higher priority to continue at); blackhole/unreachable/prohibit take neither.
+ */
+export type RuleSpec = (
+	| { action?: "lookup"; table: number; goto?: undefined }
+	| { action: "goto"; goto: number; table?: undefined }
+	| { action: "blackhole" | "unreachable" | "prohibit"; table?: undefined; goto?: undefined }
+) & {
 	/** Default: from `from`/`to`, else 4. */
 	family?: Family;
 	priority?: number;
-	table: number;
 	from?: string;
 	to?: string;
 	iif?: string;
@@ -217,6 +228,9 @@ export type Neigh = {
 
 /** A permanent neighbour to add (`ip neigh add IP lladdr MAC dev LINK nud permanent`). */
 export type NeighSpec = { link: string; ip: string; mac: string };
+
+/** A proxy neighbour (`ip neigh add proxy IP dev LINK`): answer ARP/NS for IP on LINK. */
+export type NeighProxySpec = { link: string; ip: string };
 
 /** What every ensure* returns: whether it had to change the kernel state. */
 export type Ensured = { changed: boolean };

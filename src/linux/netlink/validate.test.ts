@@ -75,6 +75,29 @@ describe("rules", () => {
 	])("%p is rejected", (spec, msg) => {
 		expect(() => parseRule("rule.add", spec, W)).toThrow(msg);
 	});
+	test("goto and blackhole actions: labels as iproute2 prints them, no table", () => {
+		const g = parseRule(
+			"rule.add",
+			{ action: "goto", goto: 1000, priority: 100, iif: "p1", from: "198.18.0.5" },
+			W,
+		);
+		expect(g).toMatchObject({ action: "goto", goto: 1000, table: undefined, iif: "p1" });
+		expect(g.label).toBe("rule prio 100 from 198.18.0.5 iif p1 goto 1000");
+		const b = parseRule("rule.add", { action: "blackhole", priority: 200, iif: "p1", family: 6 }, W);
+		expect(b).toMatchObject({ action: "blackhole", family: 6, table: undefined, goto: undefined });
+		expect(b.label).toBe("rule prio 200 iif p1 blackhole");
+	});
+	test.each([
+		[{ action: "goto", priority: 100 }, "goto needs a target priority"],
+		[{ action: "goto", goto: 100, priority: 100 }, "higher priority"],
+		[{ action: "goto", goto: -1 }, "is not a u32"],
+		[{ action: "blackhole", table: 5 }, "a blackhole rule takes no table"],
+		[{ action: "unreachable", goto: 5 }, "a unreachable rule takes no goto"],
+		[{ action: "lookup" }, "table undefined is not a routing table id"],
+		[{ action: "nat", table: 5 }, "unknown rule action nat"],
+	])("action %p is rejected", (spec, msg) => {
+		expect(() => parseRule("rule.add", spec as never, W)).toThrow(msg);
+	});
 });
 
 describe("vocabulary", () => {

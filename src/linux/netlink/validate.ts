@@ -16,6 +16,7 @@ import type {
 	NeighState,
 	OperState,
 	RouteSpec,
+	RuleAction,
 	RuleSpec,
 	Scope,
 } from "./types.ts";
@@ -139,6 +140,15 @@ const FR_ACT: Record<number, string> = {
 	8: "prohibit",
 };
 export const ruleActionName = (n: number): string => FR_ACT[n] ?? String(n);
+const RULE_ACTIONS: readonly RuleAction[] = ["lookup", "goto", "blackhole", "unreachable", "prohibit"];
+/** FR_ACT_* of a RuleAction (fib_rules.h). */
+export const RULE_ACTION_NUM: Record<RuleAction, number> = {
+	lookup: 1,
+	goto: 2,
+	blackhole: 6,
+	unreachable: 7,
+	prohibit: 8,
+};
 
 const OPER: OperState[] = ["UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP"];
 export const operstateName = (n: number): OperState => OPER[n] ?? "UNKNOWN";
@@ -247,7 +257,11 @@ export function parseRoute(op: string, spec: RouteSpec, where: string, forDelete
 export type ParsedRule = {
 	family: Family;
 	priority: number | undefined;
-	table: number;
+	action: RuleAction;
+	/** Only for "lookup". */
+	table: number | undefined;
+	/** Only for "goto". */
+	goto: number | undefined;
 	from: IpPrefix | undefined;
 	to: IpPrefix | undefined;
 	iif: string | undefined;
@@ -258,6 +272,7 @@ export type ParsedRule = {
 };
 
 export function parseRule(op: string, spec: RuleSpec, where: string): ParsedRule {
+	const action: RuleAction = spec.action ?? "lookup";
 	const parts = [
 		spec.priority !== undefined ? `prio ${spec.priority}` : "",
 		spec.from ? `from ${spec.from}` : "",
@@ -265,7 +280,7 @@ export function parseRule(op: string, spec: RuleSpec, where: string): ParsedRule
 		spec.iif ? `iif ${spec.iif}` : "",
 		spec.oif ? `oif ${spec.oif}` : "",
 		spec.fwmark !== undefined ? `fwmark ${spec.fwmark}` : "",
-		`lookup ${spec.table}`,
+		action === "lookup" ? `lookup ${spec.table}` : action === "goto" ? `goto ${spec.goto}` : action,
 	];
 	const label = `rule ${parts.filter(Boolean).join(" ")}`;
 	const from = spec.from !== undefined ? parseCidrAt(op, label, where, spec.from) : undefined;
@@ -277,8 +292,22 @@ export function parseRule(op: string, spec: RuleSpec, where: string): ParsedRule
 	] as const) {
 		if (p && p.family !== family) throw fault(op, label, where, `${what} is not IPv${family}`);
 	}
-	if (!Number.isInteger(spec.table) || spec.table < 1 || spec.table > 0xffffffff) {
-		throw fault(op, label, where, `table ${spec.table} is not a routing table id`);
+	if (!RULE_ACTIONS.includes(action)) throw fault(op, label, where, `unknown rule action ${action}`);
+	if (action === "lookup") {
+		const t = spec.table;
+		if (t === undefined || !Number.isInteger(t) || t < 1 || t > 0xffffffff) {
+			throw fault(op, label, where, `table ${t} is not a routing table id`);
+		}
+	} else if (spec.table !== undefined) {
+		throw fault(op, label, where, `a ${action} rule takes no table`);
+	}
+	if (action === "goto") {
+		checkU32(op, label, where, "goto", spec.goto);
+		if (spec.goto === undefined) throw fault(op, label, where, "goto needs a target priority");
+		if (spec.priority !== undefined && spec.goto <= spec.priority)
+			throw fault(op, label, where, "goto must jump to a higher priority (the kernel has no backward goto)");
+	} else if (spec.goto !== undefined) {
+		throw fault(op, label, where, `a ${action} rule takes no goto`);
 	}
 	checkU32(op, label, where, "priority", spec.priority);
 	checkU32(op, label, where, "fwmark", spec.fwmark);
@@ -290,7 +319,9 @@ export function parseRule(op: string, spec: RuleSpec, where: string): ParsedRule
 	return {
 		family,
 		priority: spec.priority,
-		table: spec.table,
+		action,
+		table: action === "lookup" ? spec.table : undefined,
+		goto: action === "goto" ? spec.goto : undefined,
 		from,
 		to,
 		iif: spec.iif,
