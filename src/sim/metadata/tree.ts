@@ -115,9 +115,11 @@ function present(n: Node): boolean {
 
 /** Sorted like the real listings, except MACs, which keep the ENI order (primary first). */
 function listing(children: Record<string, Node>, keepOrder: boolean): string[] {
-	const names = Object.keys(children).filter((k) => present(children[k]!));
-	if (!keepOrder) names.sort();
-	return names.map((k) => ("dir" in children[k]! ? `${k}/` : k));
+	const names = Object.keys(children)
+		.filter((k) => present(children[k]!))
+		.map((k) => ("dir" in children[k]! ? `${k}/` : k));
+	// Sorted with the slash, as the real root listing shows ("instance-id" before "instance/").
+	return keepOrder ? names : names.sort();
 }
 
 /**
