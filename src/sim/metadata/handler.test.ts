@@ -114,6 +114,14 @@ describe("paths over HTTP semantics", () => {
 		expect(await (await call(url)).text()).toBe('["198.18.0.30","198.18.0.31"]');
 	});
 
+	test("percent-encoded MACs resolve", async () => {
+		const { call } = setup();
+		const res = await call(
+			"/latest/meta-data/network/interfaces/macs/00%3A16%3A3e%3A00%3A00%3A01/vswitch-id",
+		);
+		expect(await res.text()).toBe("vsw-sim0001");
+	});
+
 	test("each instance sees its own metadata", async () => {
 		const { call } = setup();
 		expect(await (await call("/latest/meta-data/mac", { as: I2 })).text()).toBe("00:16:3e:00:00:02");

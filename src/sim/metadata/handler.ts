@@ -90,7 +90,16 @@ function route(pathname: string): { route: Route; what: string } {
 		const meta = /^\/meta-data(?:\/(.*))?$/.exec(rest);
 		if (meta) {
 			const rel = meta[1] ?? "";
-			const segments = rel.split("/").filter((s) => s !== "");
+			const segments = rel
+				.split("/")
+				.filter((s) => s !== "")
+				.map((s) => {
+					try {
+						return decodeURIComponent(s); // "00%3A16%3A3e…" from clients that encode ":"
+					} catch {
+						return s;
+					}
+				});
 			return {
 				route: { kind: "meta", segments },
 				what: segments.length === 0 ? `/${version}/meta-data/` : rel,
