@@ -527,6 +527,7 @@ export class Netlink {
 			for (const r of routeList(this.#sk, af)) {
 				const family = familyOf(r.family);
 				if (!family || (table !== "all" && r.table !== table)) continue;
+				if (filter.family !== undefined && family !== filter.family) continue;
 				if (index !== undefined && !r.nexthops.some((n) => n.index === index)) continue;
 				out.push(toRoute(family, r, names));
 			}
@@ -613,7 +614,8 @@ export class Netlink {
 			const out: Rule[] = [];
 			for (const r of ruleList(this.#sk, af)) {
 				const family = familyOf(r.family);
-				if (family) out.push(toRule(family, r));
+				// libnl's rule cache dumps every family whatever it is asked for: filter here
+				if (family && (filter.family === undefined || family === filter.family)) out.push(toRule(family, r));
 			}
 			return out;
 		} catch (e) {
