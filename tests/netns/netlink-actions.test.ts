@@ -116,11 +116,11 @@ describe.skipIf(!canRun("tests/netns/netlink-actions.test.ts"))(
 				[301, "prohibit"],
 			]);
 			// a family filter returns only that family (libnl's rule cache dumps both)
-		expect(nlR.ruleList({ family: 6 }).every((x) => x.family === 6)).toBe(true);
-		expect(nlR.ruleList({ family: 4 }).some((x) => x.priority === 300)).toBe(false);
-		expect(nlR.ensureRule({ priority: 1000, family: 6, table: 255 })).toEqual({ changed: true });
-		nlR.ruleDel({ priority: 1000, family: 6, table: 255 });
-		nlR.ruleDel({ priority: 300, family: 6, iif: "pa", action: "unreachable" });
+			expect(nlR.ruleList({ family: 6 }).every((x) => x.family === 6)).toBe(true);
+			expect(nlR.ruleList({ family: 4 }).some((x) => x.priority === 300)).toBe(false);
+			expect(nlR.ensureRule({ priority: 1000, family: 6, table: 255 })).toEqual({ changed: true });
+			nlR.ruleDel({ priority: 1000, family: 6, table: 255 });
+			nlR.ruleDel({ priority: 300, family: 6, iif: "pa", action: "unreachable" });
 			nlR.ruleDel({ priority: 301, from: "fd00::/8", action: "prohibit" });
 			expect(nlR.ruleList({ family: 6 }).some((x) => x.priority === 300 || x.priority === 301)).toBe(false);
 		});
