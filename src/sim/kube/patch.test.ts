@@ -16,7 +16,7 @@ describe("JSON patch (RFC 6902)", () => {
 			{ op: "copy", from: "/metadata/name", path: "/spec/copied" },
 			{ op: "move", from: "/spec/copied", path: "/spec/moved" },
 		]);
-		expect(out).toEqual({
+		expect(out as unknown).toEqual({
 			metadata: { name: "p", labels: { a: "2", "k8s.aliyun.com/x": "y" } },
 			spec: { list: [0, 2, 3, 4], moved: "p" },
 		});
@@ -44,7 +44,10 @@ describe("JSON patch (RFC 6902)", () => {
 describe("merge patch (RFC 7386)", () => {
 	test("objects merge, null deletes, lists replace", () => {
 		expect(
-			applyMergePatch({ a: { b: 1, c: 2 }, l: [1, 2], keep: true }, { a: { b: null, d: 3 }, l: [9] }),
+			applyMergePatch<unknown>(
+				{ a: { b: 1, c: 2 }, l: [1, 2], keep: true },
+				{ a: { b: null, d: 3 }, l: [9] },
+			),
 		).toEqual({ a: { c: 2, d: 3 }, l: [9], keep: true });
 	});
 });
@@ -64,7 +67,7 @@ describe("strategic merge patch", () => {
 		const out = applyStrategicMergePatch(node, {
 			status: { conditions: [{ type: "SufficientIP", status: "True", reason: "SufficientIP" }] },
 		});
-		expect(out.status.conditions).toEqual([
+		expect(out.status.conditions as unknown).toEqual([
 			{ type: "Ready", status: "True" },
 			{ type: "MemoryPressure", status: "False" },
 			{ type: "SufficientIP", status: "True", reason: "SufficientIP" },
@@ -101,7 +104,7 @@ describe("strategic merge patch", () => {
 				volumes: [{ name: "v2", emptyDir: {} }],
 			},
 		});
-		expect(out.spec.containers).toEqual([
+		expect(out.spec.containers as unknown).toEqual([
 			{
 				name: "c",
 				image: "x",
@@ -127,7 +130,7 @@ describe("strategic merge patch", () => {
 		});
 		expect(out.metadata.finalizers).toEqual(["a", "b"]);
 		expect(out.spec.containers.map((c) => c.name)).toEqual(["c"]);
-		expect(out.spec.volumes).toEqual([{ name: "only" }]);
+		expect(out.spec.volumes as unknown).toEqual([{ name: "only" }]);
 		expect(out.spec.tolerations).toEqual([{ key: "u" }]);
 	});
 
