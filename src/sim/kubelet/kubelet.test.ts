@@ -155,3 +155,18 @@ describe("kubelet, loopback mode", () => {
 		expect((await read("late"))?.status).toEqual({ phase: "Pending" });
 	});
 });
+
+test("start() rejects when the apiserver cannot be listed (instead of retrying quietly)", async () => {
+	const gone = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("") });
+	const server = `http://127.0.0.1:${gone.port}`;
+	await gone.stop(true);
+	const k = new Kubelet({
+		nodeName: "n9",
+		prefix: "twunit",
+		mode: "loopback",
+		kube: { server },
+		podCidr: "198.19.201.0/24",
+	});
+	await expect(k.start()).rejects.toThrow(/^kubelet n9: cannot list\/watch pods: /);
+	await k.stop(); // a no-op after a failed start
+});

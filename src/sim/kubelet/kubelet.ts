@@ -184,6 +184,8 @@ export class Kubelet {
 	#informer: ListWatch<V1Pod> | undefined;
 	#restartTimer: ReturnType<typeof setTimeout> | undefined;
 	#stopped = true;
+	/** While `start()` waits for the first list+watch: the error that stopped it, if any. */
+	#startError: { error: unknown } | undefined;
 
 	constructor(opts: KubeletOptions) {
 		this.#opts = opts;
@@ -260,7 +262,19 @@ export class Kubelet {
 		informer.on("delete", (pod) => this.#observe(pod, true));
 		informer.on("error", (err) => this.#informerError(err));
 		this.#informer = informer;
+		const starting = { error: undefined as unknown };
+		this.#startError = starting;
 		await informer.start();
+		this.#startError = undefined;
+		if (starting.error !== undefined) {
+			// the first list or watch failed: report it to the caller instead of retrying quietly
+			this.#stopped = true;
+			await informer.stop();
+			this.#informer = undefined;
+			throw new Error(`kubelet ${this.nodeName}: cannot list/watch pods: ${errMsg(starting.error)}`, {
+				cause: starting.error,
+			});
+		}
 		if (this.#runner) await this.#reconcileOrphans(informer.list());
 	}
 
@@ -303,6 +317,10 @@ export class Kubelet {
 
 	#informerError(err: unknown): void {
 		if (this.#stopped) return; // stop() aborts the watch, which reports an AbortError
+		if (this.#startError) {
+			this.#startError.error = err;
+			return;
+		}
 		this.#log("warn", "watch", `pod watch failed, restarting in 1s: ${errMsg(err)}`);
 		clearTimeout(this.#restartTimer);
 		this.#restartTimer = setTimeout(() => {
