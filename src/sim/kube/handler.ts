@@ -199,8 +199,10 @@ export function createKubeHandler(opts: KubeHandlerOptions): KubeHandler {
 				// already closed by the client
 			}
 		};
+		let sentAny = false;
 		const send = (e: WatchEvent) => {
 			if (done) return;
+			sentAny = true;
 			try {
 				ctrl?.enqueue(enc.encode(`${JSON.stringify(e)}\n`));
 			} catch {
@@ -234,6 +236,11 @@ export function createKubeHandler(opts: KubeHandlerOptions): KubeHandler {
 					timers.push(setTimeout(tick, bookmarkEvery));
 				}
 				timers.push(setTimeout(finish, timeoutSeconds * 1000));
+				// Bun sends the response headers with the first body chunk, and client-node's
+				// `await watch()` waits for the headers (cloud-sim.md §4.3): with no event to
+				// send yet, a bare newline gets them out. JSON stream decoders (client-node's
+				// line reader ignores unparsable lines; Go's json framer skips whitespace) accept it.
+				if (!sentAny) c.enqueue(enc.encode("\n"));
 			},
 			cancel() {
 				finish();
