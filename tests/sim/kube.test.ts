@@ -316,7 +316,7 @@ describe("client-node over HTTP", () => {
 							served: true,
 							storage: true,
 							subresources: { status: {} },
-							schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
+							schema: { openAPIV3Schema: { type: "object", x_kubernetes_preserve_unknown_fields: true } },
 						},
 					],
 				},
