@@ -1,22 +1,22 @@
 /**
  * The kubelet stand-in in netns mode, for real: Debian's reference `ptp` + `host-local` plugins
  * run from a conflist, spawned inside a node namespace, for pods created through an apiserver
- * (the stub in src/sim/kubelet/testing until the sim's own apiserver can serve this test).
+ * (the sim's own, src/sim/kube, over HTTP as client-node under Bun needs).
  * Proven by ping from the node into the pod, and by what DEL leaves behind (nothing).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CoreV1Api, KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod } from "@kubernetes/client-node";
 import { openHandles } from "../../src/ffi/handles.ts";
 import { createNetns, listNetns, type Netns } from "../../src/linux/netns.ts";
 import { simNetns } from "../../src/sim/contracts.ts";
+import { KubeApiServer, type Listener } from "../../src/sim/kube/index.ts";
 import { parseConfList } from "../../src/sim/kubelet/cni-config.ts";
 import { CniRunner } from "../../src/sim/kubelet/cni-exec.ts";
 import { Kubelet } from "../../src/sim/kubelet/kubelet.ts";
 import { sandboxIdFor } from "../../src/sim/kubelet/pod.ts";
-import { StubApiserver } from "../../src/sim/kubelet/testing/stub-apiserver.ts";
 import { canRun, cleanupNetns, ipJson, prefixFor } from "../helpers/env.ts";
 
 const P = prefixFor("kl");
@@ -31,7 +31,8 @@ const ok = canRun(suite, {
 });
 
 let tmp: string;
-let api: StubApiserver;
+let api: KubeApiServer;
+let listener: Listener;
 let core: CoreV1Api;
 const nodes: Netns[] = [];
 const kubelets: Kubelet[] = [];
@@ -122,7 +123,7 @@ async function startKubelet(node: string, n: { netns: Netns; confDir: string }):
 		nodeName: node,
 		prefix: P,
 		mode: "netns",
-		kube: { server: api.url },
+		kube: { server: listener.url },
 		confDir: n.confDir,
 		cniPath: [CNI_BIN],
 		cacheDir: join(tmp, node, "cache"),
@@ -134,6 +135,13 @@ async function startKubelet(node: string, n: { netns: Netns; confDir: string }):
 	kubelets.push(k);
 	await k.start();
 	return k;
+}
+
+/** Wait until the kubelet has torn the pod's sandbox down: lease released and namespace gone. */
+async function tornDown(dataDir: string, ip: string, podNs: string): Promise<void> {
+	await until(`teardown of ${podNs}`, () =>
+		!leases(dataDir).includes(ip) && !listNetns().includes(podNs) ? true : undefined,
+	);
 }
 
 function leases(dataDir: string): string[] {
@@ -148,8 +156,9 @@ describe.skipIf(!ok)("kubelet stand-in, netns mode, reference ptp + host-local",
 
 	beforeAll(async () => {
 		tmp = mkdtempSync(join(tmpdir(), "kl-root-"));
-		api = new StubApiserver();
-		core = client(api.url);
+		api = new KubeApiServer();
+		listener = api.listen();
+		core = client(listener.url);
 		node1 = makeNode("node1", { type: "host-local", subnet: SUBNET });
 	});
 
@@ -215,13 +224,14 @@ describe.skipIf(!ok)("kubelet stand-in, netns mode, reference ptp + host-local",
 		expect(leases(node1.dataDir)).toEqual([ip]);
 	});
 
-	test("delete → DEL (lease released, cache dropped) → namespace gone → final delete", async () => {
+	test("delete → DEL (lease released, cache dropped) → namespace gone", async () => {
 		const pod = (await read("web")) as V1Pod;
 		const uid = pod.metadata?.uid ?? "";
 		const cache = join(tmp, "node1", "cache", "results", `klnet-${sandboxIdFor(uid)}-eth0`);
 		expect(existsSync(cache)).toBe(true);
 		await core.deleteNamespacedPod({ name: "web", namespace: "default" });
 		await until("web gone", async () => ((await read("web")) === undefined ? true : undefined));
+		await tornDown(node1.dataDir, pod.status?.podIP ?? "", simNetns.pod(P, "node1", uid));
 		expect(leases(node1.dataDir)).toEqual([]);
 		expect(existsSync(cache)).toBe(false);
 		expect(listNetns()).not.toContain(simNetns.pod(P, "node1", uid));
@@ -235,14 +245,18 @@ describe.skipIf(!ok)("kubelet stand-in, netns mode, reference ptp + host-local",
 		const node2 = makeNode("node2", { type: "no-such-ipam", subnet: "198.18.101.0/24" });
 		const k2 = await startKubelet("node2", node2);
 		const created = await createPod("broken", "node2");
-		const ev = await until("FailedCreatePodSandBox event", () =>
-			api.events.find((e) => e.involvedObject?.name === "broken" && e.reason === "FailedCreatePodSandBox"),
+		const ev = await until("FailedCreatePodSandBox event", async () =>
+			(await core.listNamespacedEvent({ namespace: "default" })).items.find(
+				(e) => e.involvedObject?.name === "broken" && e.reason === "FailedCreatePodSandBox",
+			),
 		);
 		expect(ev.type).toBe("Warning");
 		expect(ev.message).toContain('plugin type="ptp" failed (add)');
 		expect(ev.message).toContain("no-such-ipam");
 		await k2.idle();
-		expect((await read("broken"))?.status?.phase).toBe("Pending");
+		const broken = await read("broken");
+		expect(broken?.status?.phase).not.toBe("Running");
+		expect(broken?.status?.podIP).toBeUndefined();
 		expect(k2.log.find((e) => e.reason === "FailedCreatePodSandBox")?.pod).toBe("default/broken");
 		// the runtime DELed after the failed ADD and dropped the namespace
 		expect(listNetns()).not.toContain(simNetns.pod(P, "node2", created.metadata?.uid ?? ""));
@@ -266,18 +280,46 @@ describe.skipIf(!ok)("kubelet stand-in, netns mode, reference ptp + host-local",
 		const dropNs = simNetns.pod(P, "node1", drop.metadata?.uid ?? "");
 		expect(listNetns()).toContain(dropNs);
 
-		const patches = api.requests.filter((r) => r.startsWith("PATCH")).length;
+		const rvBefore = (await read("keep"))?.metadata?.resourceVersion;
 		kubelet = await startKubelet("node1", node1);
 		await kubelet.idle();
 		expect(leases(node1.dataDir)).toEqual([keepIp]);
 		expect(listNetns()).not.toContain(dropNs);
 		expect(listNetns()).toContain(simNetns.pod(P, "node1", keep.metadata?.uid ?? ""));
-		expect(api.requests.filter((r) => r.startsWith("PATCH")).length).toBe(patches);
+		expect((await read("keep"))?.metadata?.resourceVersion).toBe(rvBefore); // not written again
 		expect(kubelet.log.find((e) => e.reason === "Adopted")?.pod).toBe("default/keep");
 		expect(await pingFrom(node1Ns, keepIp)).toBe(true);
 
 		await core.deleteNamespacedPod({ name: "keep", namespace: "default" });
 		await until("keep gone", async () => ((await read("keep")) === undefined ? true : undefined));
+		await tornDown(node1.dataDir, keepIp, simNetns.pod(P, "node1", keep.metadata?.uid ?? ""));
 		expect(leases(node1.dataDir)).toEqual([]);
+	});
+
+	test("a terminating pod (held by a finalizer) loses its network before the object goes", async () => {
+		const created = await core.createNamespacedPod({
+			namespace: "default",
+			body: {
+				metadata: { name: "held", namespace: "default", finalizers: ["sim.terway/test"] },
+				spec: { nodeName: "node1", containers: [{ name: "app", image: "busybox" }] },
+			},
+		});
+		const ip = (await running("held")).status?.podIP ?? "";
+		const podNs = simNetns.pod(P, "node1", created.metadata?.uid ?? "");
+		expect(leases(node1.dataDir)).toEqual([ip]);
+		await core.deleteNamespacedPod({ name: "held", namespace: "default" });
+		await tornDown(node1.dataDir, ip, podNs);
+		// still there (terminating), with its network gone
+		expect((await read("held"))?.metadata?.deletionTimestamp).toBeDefined();
+		expect(leases(node1.dataDir)).toEqual([]);
+		await core.patchNamespacedPod(
+			{ name: "held", namespace: "default", body: { metadata: { finalizers: null } } },
+			setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+		);
+		await until("held gone", async () => ((await read("held")) === undefined ? true : undefined));
+		await kubelet.idle();
+		expect(listNetns().filter((n) => n.startsWith(simNetns.node(P, "node1")))).toEqual([
+			simNetns.node(P, "node1"),
+		]);
 	});
 });
