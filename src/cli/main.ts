@@ -4,6 +4,7 @@
  * `--version` load commander and nothing else.
  */
 import { Command, CommanderError, Option } from "commander";
+import { registerSim } from "./commands/sim.ts";
 import { EXIT, ExitError, errorJson, errorLine } from "./errors.ts";
 import { VERSION } from "./meta.ts";
 
@@ -16,6 +17,7 @@ function build(): Command {
 		.addOption(new Option("--json", "machine-readable output (errors too)"))
 		.showHelpAfterError("(run with --help for usage)")
 		.configureHelp({ sortSubcommands: true })
+		.enablePositionalOptions()
 		.exitOverride();
 
 	program
@@ -28,6 +30,7 @@ function build(): Command {
 			await versionCommand({ json: Boolean(opts.json || program.opts().json) });
 		});
 
+	registerSim(program);
 	return program;
 }
 

@@ -20,14 +20,17 @@ export type WorldInfo = {
 	pid: number;
 	scenario: string;
 	startedAt: string;
+	/** As nodes reach them (netns mode: VPC-internal addresses). */
 	endpoints: {
 		/** ECS/VPC OpenAPI "host:port" (ECS_ENDPOINT/VPC_ENDPOINT), scheme http. */
 		openapi: string;
-		/** kube-apiserver URL as nodes reach it. */
+		/** kube-apiserver URL. */
 		apiserver: string;
-		/** metadata base URL as nodes reach it (netns: http://100.100.100.200). */
+		/** metadata base URL (netns: http://100.100.100.200). */
 		metadata: string;
 	};
+	/** As this machine's root namespace reaches them (127.0.0.1). */
+	host: { openapi: string; apiserver: string; apiserverTls: string };
 	nodes: {
 		name: string;
 		instanceId: string;

@@ -28,11 +28,12 @@ export async function simExec(opts: { prefix: string; node: string; command: str
 			`no node "${opts.node}" in world "${info.prefix}" (nodes: ${info.nodes.map((n) => n.name).join(", ")})`,
 			2,
 		);
-	if (opts.command.length === 0)
+	const command = opts.command[0] === "--" ? opts.command.slice(1) : opts.command;
+	if (command.length === 0)
 		throw new ExitError("sim exec: no command given (terwayctl sim exec NODE -- CMD ...)", 2);
 	const envFile = client.paths.node(node.name).env;
 	const env = { ...process.env, ...(existsSync(envFile) ? parseEnvFile(readFileSync(envFile, "utf8")) : {}) };
-	const spawn = () => Bun.spawn(opts.command, { stdio: ["inherit", "inherit", "inherit"], env });
+	const spawn = () => Bun.spawn(command, { stdio: ["inherit", "inherit", "inherit"], env });
 	let child: ReturnType<typeof spawn>;
 	if (node.netns) {
 		using ns = Netns.open(node.netns);
