@@ -544,6 +544,7 @@ export class Kubelet {
 			}
 		} else if (s.sandbox?.fakeIp) {
 			this.#pool?.release(s.sandbox.fakeIp);
+			this.#log("info", "SandboxRemoved", `fake IP ${s.sandbox.fakeIp} released`, s.key);
 		}
 		s.sandbox = undefined;
 		s.reported = false;
