@@ -36,6 +36,8 @@ let listener: Listener;
 let core: CoreV1Api;
 const nodes: Netns[] = [];
 const kubelets: Kubelet[] = [];
+/** Every plugin exec of every kubelet: [start, end] in performance.now() ms. */
+const execs: { plugin: string; command: string; containerId: string; start: number; end: number }[] = [];
 
 function client(server: string): CoreV1Api {
 	const kc = new KubeConfig();
@@ -131,6 +133,16 @@ async function startKubelet(node: string, n: { netns: Netns; confDir: string }):
 		hostIP: "198.18.0.10",
 		execTimeoutMs: 20_000,
 		retryMs: { initial: 60_000, max: 60_000 }, // no retry inside a test's time
+		onExec: (r) => {
+			const end = performance.now();
+			execs.push({
+				plugin: r.plugin,
+				command: r.command,
+				containerId: r.containerId,
+				start: end - r.durationMs,
+				end,
+			});
+		},
 	});
 	kubelets.push(k);
 	await k.start();
@@ -238,6 +250,51 @@ describe.skipIf(!ok)("kubelet stand-in, netns mode, reference ptp + host-local",
 		const nodeLinks = ipJson<{ ifname: string }[]>(node1Ns, ["link", "show"]).map((l) => l.ifname);
 		expect(nodeLinks).toEqual(["lo"]);
 		expect(kubelet.log.map((e) => e.reason)).toContain("SandboxRemoved");
+	});
+
+	test("pods created together are set up in parallel, with distinct IPs, all reachable; all torn down", async () => {
+		const names = ["p1", "p2", "p3", "p4", "p5", "p6"];
+		const k = kubelet;
+		const firstExec = execs.length;
+		const before = k.log.length;
+		const created = await Promise.all(names.map((n) => createPod(n, "node1")));
+		const pods = await Promise.all(names.map((n) => running(n)));
+		const ips = pods.map((p) => p.status?.podIP ?? "");
+		expect(new Set(ips).size).toBe(names.length);
+		for (const ip of ips) expect(ip).toMatch(/^198\.18\.100\.\d+$/);
+		expect(leases(node1.dataDir).sort()).toEqual([...ips].sort());
+		const reach = await Promise.all(ips.map((ip) => pingFrom(node1Ns, ip)));
+		expect(reach).toEqual(names.map(() => true));
+		// each pod was set up exactly once
+		const created1 = k.log
+			.slice(before)
+			.filter((e) => e.reason === "SandboxCreated")
+			.map((e) => e.pod);
+		expect(created1.sort()).toEqual(names.map((n) => `default/${n}`));
+		// different pods in parallel: some ptp ADDs of different sandboxes overlap in time
+		const adds = execs.slice(firstExec).filter((e) => e.plugin === "ptp" && e.command === "ADD");
+		expect(adds).toHaveLength(names.length);
+		const overlapping = adds.some((a) =>
+			adds.some((b) => a.containerId !== b.containerId && a.start < b.end && b.start < a.end),
+		);
+		expect(overlapping).toBe(true);
+		// one pod's work is serialized: its lo ADD ended before its eth0 ADD began
+		for (const a of adds) {
+			const lo = execs.find(
+				(e) => e.plugin === "loopback" && e.command === "ADD" && e.containerId === a.containerId,
+			);
+			expect(lo !== undefined && lo.end <= a.start).toBe(true);
+		}
+
+		await Promise.all(names.map((n) => core.deleteNamespacedPod({ name: n, namespace: "default" })));
+		await Promise.all(
+			created.map((c, i) =>
+				tornDown(node1.dataDir, ips[i] ?? "", simNetns.pod(P, "node1", c.metadata?.uid ?? "")),
+			),
+		);
+		await k.idle();
+		expect(leases(node1.dataDir)).toEqual([]);
+		expect(ipJson<{ ifname: string }[]>(node1Ns, ["link", "show"]).map((l) => l.ifname)).toEqual(["lo"]);
 	});
 
 	test("a failing plugin: Warning event, logged, pod not Running, nothing left behind", async () => {
