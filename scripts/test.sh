@@ -41,6 +41,7 @@ check lint node_modules/.bin/biome ci --colors=off .
 tier unit src
 [ -d tests/netns ] && tier netns tests/netns
 [ -d tests/bpf ] && tier bpf tests/bpf
+[ -d tests/sim ] && tier sim tests/sim
 tier leaks tests/leaks
 
 echo "$passed passed, $failed failed, $skipped skipped"

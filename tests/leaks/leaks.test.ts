@@ -20,6 +20,16 @@ describe.skipIf(!canRun("tests/leaks"))(`leftovers of run ${RUN_PREFIX}`, () => 
 		expect(links.map((l) => l.ifname).filter((n) => n.startsWith(RUN_PREFIX))).toEqual([]);
 	});
 
+	test("no sim world directory with the run prefix", () => {
+		let worlds: string[] = [];
+		try {
+			worlds = readdirSync("/run/terway-sim");
+		} catch {
+			// no world was ever started on this machine
+		}
+		expect(worlds.filter((n) => n.startsWith(RUN_PREFIX))).toEqual([]);
+	});
+
 	test("no bpffs pin with the run prefix", () => {
 		let entries: string[] = [];
 		try {
