@@ -374,7 +374,9 @@ export class Kubelet {
 			} while (s.dirty && !this.#stopped);
 		})().finally(() => {
 			s.running = undefined;
-			if (s.gone && !s.sandbox && !s.retry) this.#pods.delete(s.uid);
+			// an event that arrived between the loop's last check and here must not be lost
+			if (s.dirty && !this.#stopped) this.#kick(s);
+			else if (s.gone && !s.sandbox && !s.retry) this.#pods.delete(s.uid);
 		});
 	}
 
