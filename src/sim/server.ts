@@ -8,7 +8,7 @@
  * on 127.0.0.1 (what the host's tools use); metadata tells nodes apart by source address.
  * Loopback mode: everything on 127.0.0.1; one metadata listener per node.
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { deleteNetns, listNetns, Netns } from "../linux/netns.ts";
 import { type KubeObject, NETNS_ENDPOINTS, type Scenario } from "./contracts.ts";
 import type { SimPod, SimStatus } from "./control/client.ts";
@@ -22,13 +22,15 @@ import { serveIn, VpcDatapath } from "./netns/index.ts";
 import { createOpenApiHandler } from "./openapi/index.ts";
 import { RequestLog } from "./request-log.ts";
 import { defaultScenario, loadScenarioFile } from "./world/scenario.ts";
-import { createWorld, type World } from "./world/world.ts";
+import { createWorld, loadWorld, type World } from "./world/world.ts";
 
 export type RunWorldOptions = {
 	prefix: string;
 	mode: WorldMode;
 	nodes?: number;
 	scenarioFile?: string;
+	/** A world snapshot (`sim snapshot`) to restore instead of seeding from a scenario. */
+	stateFile?: string;
 	/** Directories searched for CNI plugins (CNI_PATH). */
 	cniPath?: string[];
 	/** Root of world directories (tests use a temp dir). */
@@ -115,16 +117,21 @@ export async function runWorld(opts: RunWorldOptions): Promise<void> {
 		console.log(`[${new Date().toISOString()}] ${line}`);
 	};
 
-	const scenario: Scenario = opts.scenarioFile
-		? await loadScenarioFile(opts.scenarioFile)
-		: defaultScenario();
-	if (opts.nodes !== undefined) scenario.nodes.count = opts.nodes;
 	const faults = new FaultEngine(1);
 	const log = new RequestLog(10_000, paths.requests);
-	const world = createWorld(scenario, { faults, log });
-	say(
-		`scenario ${scenario.name}: ${scenario.nodes.count} nodes of ${scenario.nodes.instanceType} in ${scenario.region}`,
-	);
+	let world: World;
+	if (opts.stateFile) {
+		world = loadWorld(JSON.parse(readFileSync(opts.stateFile, "utf8")), { faults, log });
+		say(
+			`restored world from ${opts.stateFile}: ${world.instances().length} nodes, ${world.enis().length} ENIs`,
+		);
+	} else {
+		const seed = opts.scenarioFile ? await loadScenarioFile(opts.scenarioFile) : defaultScenario();
+		if (opts.nodes !== undefined) seed.nodes.count = opts.nodes;
+		world = createWorld(seed, { faults, log });
+		say(`scenario ${seed.name}: ${seed.nodes.count} nodes of ${seed.nodes.instanceType} in ${seed.region}`);
+	}
+	const scenario: Scenario = world.scenario;
 
 	const servers: Stoppable[] = [];
 	const kubelets: Kubelet[] = [];
@@ -227,6 +234,7 @@ export async function runWorld(opts: RunWorldOptions): Promise<void> {
 			kube.store.delete(ref, { gracePeriodSeconds: 30 });
 			return true;
 		},
+		snapshot: () => world.snapshot(),
 		shutdown: () => void shutdown(),
 	});
 
@@ -247,7 +255,7 @@ export async function runWorld(opts: RunWorldOptions): Promise<void> {
 			prefix: opts.prefix,
 			mode: opts.mode,
 			pid: process.pid,
-			scenario: opts.scenarioFile ?? "embedded default",
+			scenario: opts.stateFile ? `snapshot ${opts.stateFile}` : (opts.scenarioFile ?? "embedded default"),
 			startedAt: new Date().toISOString(),
 			endpoints: { openapi: "", apiserver: "", metadata: "" },
 			host: { openapi: `127.0.0.1:${hostApi.port}`, apiserver: kubeHttp.url, apiserverTls: kubeTls.url },

@@ -4,7 +4,7 @@
  * through the kubelet stand-in, faults and the request log, and down leaving nothing behind.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import EcsMod, * as $Ecs from "@alicloud/ecs20140526";
 import * as $OpenApi from "@alicloud/openapi-core";
 import type { WorldInfo } from "../../src/sim/layout.ts";
@@ -240,6 +240,26 @@ describe.skipIf(!canRun("tests/sim/sim-cli.test.ts (loopback)"))("terwayctl sim,
 		expect(await res.text()).toBe(info.nodes[0]!.instanceId);
 		expect(cli("sim", "down", "--prefix", L).code).toBe(0);
 		expect(existsSync(`/run/terway-sim/${L}`)).toBe(false);
+	});
+
+	test("snapshot, down, up --state restores the same world", () => {
+		const up = cli("sim", "up", "--prefix", L, "--mode", "loopback", "--nodes", "1", "--json");
+		const before: WorldInfo = JSON.parse(up.out);
+		const file = `/tmp/${L}-snapshot.json`;
+		expect(cli("sim", "snapshot", "--prefix", L, "-o", file).code).toBe(0);
+		expect(cli("sim", "down", "--prefix", L).code).toBe(0);
+		const again = cli("sim", "up", "--prefix", L, "--mode", "loopback", "--state", file, "--json");
+		expect(again.code).toBe(0);
+		const after: WorldInfo = JSON.parse(again.out);
+		expect(after.nodes.map((n) => [n.name, n.instanceId, n.primaryIp])).toEqual(
+			before.nodes.map((n) => [n.name, n.instanceId, n.primaryIp]),
+		);
+		expect(after.scenario).toBe(`snapshot ${file}`);
+		expect(cli("sim", "up", "--prefix", "twx", "--state", file, "--nodes", "2").err.trim()).toBe(
+			"terwayctl: --state restores a whole world: it cannot be combined with --scenario or --nodes",
+		);
+		expect(cli("sim", "down", "--prefix", L).code).toBe(0);
+		rmSync(file, { force: true });
 	});
 
 	test("bad input: prefix, nodes and scenario are refused before anything is made", () => {

@@ -41,6 +41,7 @@ Examples:
 		)
 		.option("--nodes <n>", "number of nodes (overrides the scenario)")
 		.option("--scenario <file>", "scenario file (YAML or JSON); default: the embedded one")
+		.option("--state <file>", "restore a world saved with `sim snapshot` instead of seeding one")
 		.option("--json", "print the world as JSON when it is up")
 		.action(async (opts, cmd: Command) => {
 			const { simUp } = await import("./sim/up.ts");
@@ -181,12 +182,23 @@ Examples:
 		});
 
 	sim
+		.command("snapshot")
+		.description("save the world's state (ENIs, IPs, pending operations) to a file for `sim up --state`")
+		.addOption(prefixOption())
+		.requiredOption("-o, --out <file>", "where to write the snapshot (JSON)")
+		.action(async (opts) => {
+			const { simSnapshot } = await import("./sim/snapshot.ts");
+			await simSnapshot(opts);
+		});
+
+	sim
 		.command("serve", { hidden: true })
 		.description("run a world in the foreground (what `sim up` starts)")
 		.addOption(prefixOption())
 		.addOption(new Option("--mode <mode>").choices(["netns", "loopback"]).default("netns"))
 		.option("--nodes <n>")
 		.option("--scenario <file>")
+		.option("--state <file>")
 		.action(async (opts) => {
 			const { simServe } = await import("./sim/serve.ts");
 			await simServe(opts);

@@ -93,6 +93,9 @@ export class SimClient {
 	deletePod(namespace: string, name: string): Promise<{ deleted: boolean }> {
 		return this.request("DELETE", `/v1/pods/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`);
 	}
+	snapshot(): Promise<unknown> {
+		return this.request("GET", "/v1/snapshot");
+	}
 	shutdown(): Promise<{ stopping: boolean }> {
 		return this.request("POST", "/v1/shutdown");
 	}

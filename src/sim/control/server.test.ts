@@ -32,6 +32,7 @@ function backend() {
 			pods.splice(i, 1);
 			return true;
 		},
+		snapshot: () => ({ kind: "test" }),
 		shutdown: () => {
 			shutdown++;
 		},

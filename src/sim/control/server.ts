@@ -21,6 +21,8 @@ export interface ControlBackend {
 		labels?: Record<string, string>;
 	}): Promise<SimPod>;
 	deletePod(namespace: string, name: string): Promise<boolean>;
+	/** The world's state as JSON (world.snapshot()). */
+	snapshot(): unknown;
 	shutdown(): void;
 }
 
@@ -124,6 +126,8 @@ export async function handleControl(backend: ControlBackend, req: Request): Prom
 				const deleted = await backend.deletePod(parts[2], parts[3]);
 				return json({ deleted }, deleted ? 200 : 404);
 			}
+			case "GET /v1/snapshot":
+				return json(backend.snapshot());
 			case "POST /v1/shutdown":
 				setTimeout(() => backend.shutdown(), 10);
 				return json({ stopping: true });

@@ -8,6 +8,7 @@ export async function simServe(opts: {
 	mode: WorldMode;
 	nodes?: string;
 	scenario?: string;
+	state?: string;
 }): Promise<void> {
 	const nodes = opts.nodes === undefined ? undefined : Number(opts.nodes);
 	if (nodes !== undefined && (!Number.isInteger(nodes) || nodes < 1))
@@ -17,6 +18,7 @@ export async function simServe(opts: {
 		mode: opts.mode,
 		...(nodes !== undefined ? { nodes } : {}),
 		...(opts.scenario ? { scenarioFile: opts.scenario } : {}),
+		...(opts.state ? { stateFile: opts.state } : {}),
 	});
 	process.exit(0);
 }

@@ -9,7 +9,14 @@ import { ExitError } from "../../errors.ts";
 import { printJson, style } from "../../output.ts";
 import { selfArgv } from "./self.ts";
 
-export type UpOptions = { prefix: string; mode: WorldMode; nodes?: string; scenario?: string; json: boolean };
+export type UpOptions = {
+	prefix: string;
+	mode: WorldMode;
+	nodes?: string;
+	scenario?: string;
+	state?: string;
+	json: boolean;
+};
 
 const UP_TIMEOUT_MS = 90_000;
 
@@ -20,6 +27,14 @@ export async function simUp(opts: UpOptions): Promise<void> {
 	}
 	if (opts.scenario !== undefined && !existsSync(opts.scenario)) {
 		throw new ExitError(`--scenario ${opts.scenario}: no such file`, 2);
+	}
+	if (opts.state !== undefined && !existsSync(opts.state))
+		throw new ExitError(`--state ${opts.state}: no such file`, 2);
+	if (opts.state !== undefined && (opts.scenario !== undefined || opts.nodes !== undefined)) {
+		throw new ExitError(
+			"--state restores a whole world: it cannot be combined with --scenario or --nodes",
+			2,
+		);
 	}
 	if (opts.mode === "netns" && process.getuid?.() !== 0) {
 		throw new ExitError(
@@ -53,6 +68,7 @@ export async function simUp(opts: UpOptions): Promise<void> {
 		opts.mode,
 		...(opts.nodes ? ["--nodes", opts.nodes] : []),
 		...(opts.scenario ? ["--scenario", opts.scenario] : []),
+		...(opts.state ? ["--state", opts.state] : []),
 	];
 	const out = openSync(paths.serveLog, "a");
 	const child = Bun.spawn(["setsid", ...argv], { stdio: ["ignore", out, out], env: process.env });
