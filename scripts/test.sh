@@ -21,7 +21,7 @@ tier() {
 	local name=$1; shift
 	local log=".test-results/$name.log"
 	echo "== bun test $* (prefix $TW_RUN_PREFIX)"
-	timeout 1200 "$BUN" test "$@" 2>&1 | tee "$log" | grep -E '^(SKIP|\(fail\)|error:)|^ *[0-9]+ (pass|fail|skip)$' || true
+	timeout 1200 "$BUN" test --timeout 60000 "$@" 2>&1 | tee "$log" | grep -E '^(SKIP|\(fail\)|error:)|^ *[0-9]+ (pass|fail|skip)$' || true
 	local rc=${PIPESTATUS[0]}
 	local p f s
 	p=$(grep -Eo '^ *[0-9]+ pass$' "$log" | tail -1 | grep -Eo '[0-9]+')
