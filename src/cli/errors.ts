@@ -20,7 +20,7 @@ export function errorLine(e: unknown): string {
 	if (!(e instanceof Error)) return String(e);
 	const cause =
 		e.cause instanceof Error && !e.message.includes(e.cause.message) ? `: ${e.cause.message}` : "";
-	return `${e.message}${cause}`.replace(/\s*\n\s*/g, " ");
+	return `${e.message}${cause}`.trim().replace(/:?\s*\n\s*/g, (m) => (m.startsWith(":") ? ": " : "; "));
 }
 
 /** The JSON error document printed with --json. */

@@ -4,7 +4,7 @@
  * through the kubelet stand-in, faults and the request log, and down leaving nothing behind.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import EcsMod, * as $Ecs from "@alicloud/ecs20140526";
 import * as $OpenApi from "@alicloud/openapi-core";
 import type { WorldInfo } from "../../src/sim/layout.ts";
@@ -134,6 +134,20 @@ describe.skipIf(!canRun("tests/sim/sim-cli.test.ts"))("terwayctl sim, netns mode
 		const eni = links.find((l) => l.address === mac);
 		expect(eni?.ifname).toBe("eth1");
 		expect(eni?.flags).not.toContain("UP"); // hot-plugged, unconfigured
+
+		await ecs.detachNetworkInterface(
+			new $Ecs.DetachNetworkInterfaceRequest({
+				regionId: "cn-hangzhou",
+				networkInterfaceId: eniId,
+				instanceId: node1.instanceId,
+			}),
+		);
+		let gone = false;
+		for (let i = 0; i < 50 && !gone; i++) {
+			await Bun.sleep(50);
+			gone = !ipJson<{ address: string }[]>(`${P}-node-1`, ["link", "show"]).some((l) => l.address === mac);
+		}
+		expect(gone).toBe(true); // detach unplugs the link from the node
 	});
 
 	test("a pod comes up through the kubelet stand-in (reference ptp plugin) and answers ping", async () => {

@@ -2,9 +2,10 @@
  * `terwayctl sim up`: start the world's serve process detached (setsid), then follow its
  * progress on the control socket until the nodes are ready.
  */
-import { existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { SimClient } from "../../../sim/control/client.ts";
 import { validatePrefix, type WorldMode, worldPaths } from "../../../sim/layout.ts";
+import { loadScenarioFile } from "../../../sim/world/scenario.ts";
 import { ExitError } from "../../errors.ts";
 import { printJson, style } from "../../output.ts";
 import { selfArgv } from "./self.ts";
@@ -36,6 +37,8 @@ export async function simUp(opts: UpOptions): Promise<void> {
 			2,
 		);
 	}
+	// Validate the scenario here, before anything is made (errors name the field).
+	if (opts.scenario !== undefined) await loadScenarioFile(opts.scenario);
 	if (opts.mode === "netns" && process.getuid?.() !== 0) {
 		throw new ExitError(
 			"netns mode needs root (it creates network namespaces); use --mode loopback or run as root",
@@ -87,6 +90,7 @@ export async function simUp(opts: UpOptions): Promise<void> {
 		}
 		if (child.exitCode !== null && !existsSync(paths.info)) {
 			const log = readFileSync(paths.serveLog, "utf8").trim().split("\n").slice(-5).join("\n");
+			rmSync(paths.dir, { recursive: true, force: true });
 			throw new ExitError(`world "${prefix}" failed to start:\n${log}`);
 		}
 		if (Date.now() - started > UP_TIMEOUT_MS) {
