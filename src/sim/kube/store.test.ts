@@ -158,7 +158,11 @@ describe("KubeStore writes", () => {
 
 	test("finalizers: delete marks, removing the last finalizer deletes", () => {
 		const s = new KubeStore({ now: fixedNow });
-		s.create(pods, pod("f", { metadata: { name: "f", finalizers: ["x/y"] } }));
+		// not bound to a node: no grace period, so the finalizer alone holds it (graceful pods below)
+		s.create(
+			pods,
+			pod("f", { metadata: { name: "f", finalizers: ["x/y"] }, spec: { containers: [{ name: "c" }] } }),
+		);
 		const marked = s.delete({ ...pods, name: "f" });
 		expect(marked.metadata.deletionTimestamp).toBe("2025-03-01T12:00:00Z");
 		expect(s.get({ ...pods, name: "f" }).metadata.deletionTimestamp).toBe("2025-03-01T12:00:00Z");
@@ -261,7 +265,7 @@ describe("KubeStore watch", () => {
 		s.patch({ ...pods, name: "a" }, "merge", { metadata: { annotations: { x: "1" } } });
 		s.patch({ ...pods, name: "a" }, "merge", { metadata: { labels: { app: "z" } } });
 		s.patch({ ...pods, name: "a" }, "merge", { metadata: { labels: { app: "a" } } });
-		s.delete({ ...pods, name: "a" });
+		s.delete({ ...pods, name: "a" }, { gracePeriodSeconds: 0 });
 		w.close();
 		s.create(pods, pod("late", { metadata: { name: "late", labels: { app: "a" } } }));
 		expect(c.summary()).toEqual(["ADDED a", "MODIFIED a", "DELETED a", "ADDED a", "DELETED a"]);
@@ -317,5 +321,104 @@ describe("KubeStore watch", () => {
 			type: "BOOKMARK",
 			object: { kind: "Pod", apiVersion: "v1", metadata: { resourceVersion: String(s.resourceVersion) } },
 		});
+	});
+});
+
+describe("KubeStore graceful pod deletion", () => {
+	type Meta = { deletionTimestamp?: string; deletionGracePeriodSeconds?: number; resourceVersion?: string };
+	const m = (o: KubeObject) => o.metadata as Meta;
+	function events(s: KubeStore): string[] {
+		const out: string[] = [];
+		s.watch(pods, { resourceVersion: String(s.resourceVersion) }, (e) => {
+			const md = e.object.metadata as { name: string } & Meta;
+			out.push(`${e.type} ${md.name} ${md.deletionGracePeriodSeconds ?? "-"}`);
+		});
+		return out;
+	}
+
+	test("a bound pod gets deletionTimestamp (now + 30 s) and stays; kubelet's grace-0 DELETE removes it", () => {
+		const s = new KubeStore({ now: fixedNow });
+		s.create(pods, pod("g"));
+		const seen = events(s);
+		const marked = s.delete({ ...pods, name: "g" });
+		expect([m(marked).deletionTimestamp, m(marked).deletionGracePeriodSeconds]).toEqual([
+			"2025-03-01T12:00:30Z",
+			30,
+		]);
+		expect(m(s.get({ ...pods, name: "g" })).deletionTimestamp).toBe("2025-03-01T12:00:30Z");
+		// a repeated DELETE without a shorter grace changes nothing
+		const again = s.delete({ ...pods, name: "g" });
+		expect(m(again).resourceVersion).toBe(m(marked).resourceVersion);
+		expect(m(s.delete({ ...pods, name: "g" }, { gracePeriodSeconds: 45 })).resourceVersion).toBe(
+			m(marked).resourceVersion,
+		);
+		// a shorter one moves the deadline
+		const shorter = s.delete({ ...pods, name: "g" }, { gracePeriodSeconds: 10 });
+		expect([m(shorter).deletionTimestamp, m(shorter).deletionGracePeriodSeconds]).toEqual([
+			"2025-03-01T12:00:10Z",
+			10,
+		]);
+		const uid = s.get({ ...pods, name: "g" }).metadata.uid as string;
+		expect(
+			fails(() => s.delete({ ...pods, name: "g" }, { gracePeriodSeconds: 0, preconditions: { uid: "x" } }))
+				.code,
+		).toBe(409);
+		const final = s.delete({ ...pods, name: "g" }, { gracePeriodSeconds: 0, preconditions: { uid } });
+		expect([m(final).deletionTimestamp, m(final).deletionGracePeriodSeconds]).toEqual([
+			"2025-03-01T12:00:00Z",
+			0,
+		]);
+		expect(s.tryGet({ ...pods, name: "g" })).toBeUndefined();
+		expect(seen).toEqual(["MODIFIED g 30", "MODIFIED g 10", "DELETED g 0"]);
+	});
+
+	test("grace from spec.terminationGracePeriodSeconds; unbound, finished and force-deleted pods go at once", () => {
+		const s = new KubeStore({ now: fixedNow });
+		s.create(pods, pod("t", { spec: { nodeName: "n1", terminationGracePeriodSeconds: 5, containers: [] } }));
+		s.create(pods, pod("unbound", { spec: { containers: [{ name: "c" }] } }));
+		s.create(pods, pod("done"));
+		s.patch(
+			{ ...pods, name: "done" },
+			"merge",
+			{ status: { phase: "Succeeded" } },
+			{ subresource: "status" },
+		);
+		s.create(pods, pod("force"));
+		const seen = events(s);
+		expect(m(s.delete({ ...pods, name: "t" })).deletionTimestamp).toBe("2025-03-01T12:00:05Z");
+		for (const n of ["unbound", "done"]) s.delete({ ...pods, name: n });
+		s.delete({ ...pods, name: "force" }, { gracePeriodSeconds: 0 });
+		expect(seen).toEqual(["MODIFIED t 5", "DELETED unbound 0", "DELETED done 0", "DELETED force 0"]);
+		expect(s.list(pods).items.map((p) => p.metadata.name)).toEqual(["t"]);
+		// other kinds are not graceful: a ConfigMap goes at once, with no deletion fields
+		const cms = { apiVersion: "v1", resource: "configmaps", namespace: "default" };
+		s.create(cms, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c" } });
+		expect(m(s.delete({ ...cms, name: "c" })).deletionTimestamp).toBeUndefined();
+		expect(s.tryGet({ ...cms, name: "c" })).toBeUndefined();
+	});
+
+	test("finalizers and grace together: the object goes when both are done, in either order", () => {
+		const s = new KubeStore({ now: fixedNow });
+		const withFinalizer = (name: string) =>
+			pod(name, { metadata: { name, finalizers: ["x/y"] }, spec: { nodeName: "n1", containers: [] } });
+		const dropFinalizers = (name: string) =>
+			s.patch({ ...pods, name }, "merge", { metadata: { finalizers: null } });
+		// finalizer removed first: still terminating until the grace-0 DELETE
+		s.create(pods, withFinalizer("a"));
+		s.delete({ ...pods, name: "a" });
+		dropFinalizers("a");
+		expect(m(s.get({ ...pods, name: "a" })).deletionGracePeriodSeconds).toBe(30);
+		s.delete({ ...pods, name: "a" }, { gracePeriodSeconds: 0 });
+		expect(s.tryGet({ ...pods, name: "a" })).toBeUndefined();
+		// grace-0 DELETE first: held by the finalizer with grace 0, gone when it is removed
+		s.create(pods, withFinalizer("b"));
+		s.delete({ ...pods, name: "b" });
+		const held = s.delete({ ...pods, name: "b" }, { gracePeriodSeconds: 0 });
+		expect([m(held).deletionGracePeriodSeconds, m(s.get({ ...pods, name: "b" })).deletionTimestamp]).toEqual([
+			0,
+			"2025-03-01T12:00:00Z",
+		]);
+		dropFinalizers("b");
+		expect(s.tryGet({ ...pods, name: "b" })).toBeUndefined();
 	});
 });

@@ -155,6 +155,11 @@ export class KubeStore {
 		}
 	}
 
+	/** The store's clock (creationTimestamp, deletionTimestamp, and the ages of server-side tables). */
+	now(): Date {
+		return this.#now();
+	}
+
 	/** The current global resourceVersion. */
 	get resourceVersion(): number {
 		return this.#rv;
@@ -488,8 +493,15 @@ export class KubeStore {
 		if (isCrdType(type)) crdType = resourceFromCrd(result);
 		if (dryRun) return this.#out(type, version, result);
 		rm.resourceVersion = String(++this.#rv);
-		if (rm.deletionTimestamp && ((rm.finalizers as string[] | undefined) ?? []).length === 0) {
-			// The last finalizer is gone: the pending delete completes.
+		const oldGrace = meta(old).deletionGracePeriodSeconds as number | undefined;
+		if (
+			rm.deletionTimestamp &&
+			((rm.finalizers as string[] | undefined) ?? []).length === 0 &&
+			(oldGrace === undefined || oldGrace === 0)
+		) {
+			// The last finalizer is gone and no grace period is pending: the delete completes
+			// (the registry's shouldDeleteDuringUpdate). A pod still in its grace period waits for
+			// the kubelet's DELETE with gracePeriodSeconds=0.
 			this.#commit(type, { type: "DELETED", obj: result, prev: old });
 			if (crdType) this.#unregister(crdType);
 			return this.#out(type, version, result);
@@ -570,9 +582,17 @@ export class KubeStore {
 	}
 
 	/**
-	 * DELETE. With finalizers the object only gets deletionTimestamp (MODIFIED) and goes away when
-	 * the last finalizer is removed. Deleting a namespace deletes its contents; deleting a CRD its
-	 * custom objects and its resource.
+	 * DELETE, as the apiserver's generic registry does it (rest.BeforeDelete +
+	 * updateForGracefulDeletionAndFinalizers):
+	 * - pods are deleted gracefully: a pod bound to a node (spec.nodeName) and not yet Succeeded
+	 *   or Failed gets `deletionTimestamp` = now + grace and `deletionGracePeriodSeconds` = grace
+	 *   (MODIFIED) and stays until a DELETE with a shorter grace (kubelet's gracePeriodSeconds=0
+	 *   once the sandbox is gone) brings it to 0. Grace comes from `gracePeriodSeconds`, else
+	 *   spec.terminationGracePeriodSeconds, else 30. Unbound pods and grace 0 go at once.
+	 * - with finalizers the object only gets deletionTimestamp (grace 0 for other kinds) and goes
+	 *   away when the last finalizer is removed, once its grace period is 0.
+	 * - a repeated DELETE of a terminating object changes nothing (it returns the object).
+	 * Deleting a namespace deletes its contents; deleting a CRD its custom objects and its resource.
 	 */
 	delete(ref: ObjectRef, opts: DeleteOptions = {}): KubeObject {
 		const { type, version } = this.resolve(ref);
@@ -595,16 +615,52 @@ export class KubeStore {
 			);
 		if (opts.dryRun) return this.#out(type, version, old);
 		const finalizers = (om.finalizers as string[] | undefined) ?? [];
-		if (finalizers.length > 0) {
-			if (om.deletionTimestamp) return this.#out(type, version, old);
+		// Negative grace periods count as 1 s on the delete path (rest.BeforeDelete).
+		const g = opts.gracePeriodSeconds;
+		const asked = g === undefined ? undefined : g < 0 ? 1 : g;
+		const graceful = isGracefulType(type);
+		/** The terminating state to store, or undefined to delete now. */
+		let marked: KubeObject | undefined;
+		/** The last state the DELETED event carries (graceful kinds record deletionTimestamp first). */
+		let last = old;
+		if (om.deletionTimestamp) {
+			const current = om.deletionGracePeriodSeconds as number | undefined;
+			if (graceful && current !== undefined && current > 0) {
+				// Only a shorter grace period changes a pending graceful deletion.
+				if (asked === undefined || asked >= current) return this.#out(type, version, old);
+				const next = structuredClone(old);
+				const nm = meta(next);
+				nm.deletionTimestamp = timestamp(
+					new Date(Date.parse(om.deletionTimestamp as string) + (asked - current) * 1000),
+				);
+				nm.deletionGracePeriodSeconds = asked;
+				if (asked > 0 || finalizers.length > 0) marked = next;
+				else last = next;
+			} else if (finalizers.length > 0) {
+				return this.#out(type, version, old); // already marked; waiting for its finalizers
+			}
+		} else if (graceful) {
+			const grace = podGracePeriod(old, asked);
+			const next = structuredClone(old);
+			const nm = meta(next);
+			nm.deletionTimestamp = timestamp(new Date(this.#now().getTime() + grace * 1000));
+			nm.deletionGracePeriodSeconds = grace;
+			if (type.generation && typeof om.generation === "number" && om.generation > 0)
+				nm.generation = om.generation + 1;
+			if (grace > 0 || finalizers.length > 0) marked = next;
+			else last = next;
+		} else if (finalizers.length > 0) {
 			const next = structuredClone(old);
 			const nm = meta(next);
 			nm.deletionTimestamp = timestamp(this.#now());
 			nm.deletionGracePeriodSeconds = 0;
 			if (type.generation) nm.generation = ((om.generation as number | undefined) ?? 0) + 1;
-			nm.resourceVersion = String(++this.#rv);
-			this.#commit(type, { type: "MODIFIED", obj: next, prev: old });
-			return this.#out(type, version, next);
+			marked = next;
+		}
+		if (marked) {
+			meta(marked).resourceVersion = String(++this.#rv);
+			this.#commit(type, { type: "MODIFIED", obj: marked, prev: old });
+			return this.#out(type, version, marked);
 		}
 		if (type.group === "" && type.resource === "namespaces") this.#deleteNamespaceContents(om.name);
 		if (isCrdType(type)) {
@@ -612,7 +668,7 @@ export class KubeStore {
 			this.#deleteAll(t);
 			this.#unregister(t);
 		}
-		const gone = structuredClone(old);
+		const gone = structuredClone(last);
 		meta(gone).resourceVersion = String(++this.#rv);
 		this.#commit(type, { type: "DELETED", obj: gone });
 		return this.#out(type, version, gone);
@@ -796,6 +852,26 @@ export function gone(rv: number, floor: number): KubeApiError {
 
 function sameType(a: ResourceType, b: ResourceType): boolean {
 	return a.group === b.group && a.resource === b.resource;
+}
+
+/** Kinds with a graceful delete strategy (CheckGracefulDelete): pods, as in the real registry. */
+function isGracefulType(t: ResourceType): boolean {
+	return t.group === "" && t.resource === "pods";
+}
+
+/**
+ * The pod strategy's CheckGracefulDelete: the asked grace, else spec.terminationGracePeriodSeconds,
+ * else 30 (the API default the sim does not write on create); 0 for a pod not bound to a node or
+ * already Succeeded/Failed.
+ */
+function podGracePeriod(pod: KubeObject, asked: number | undefined): number {
+	const spec = (pod.spec ?? {}) as { nodeName?: string; terminationGracePeriodSeconds?: number };
+	const phase = ((pod.status ?? {}) as { phase?: string }).phase;
+	if (!spec.nodeName) return 0;
+	if (phase === "Succeeded" || phase === "Failed") return 0;
+	if (asked !== undefined) return asked;
+	const t = spec.terminationGracePeriodSeconds;
+	return typeof t === "number" && Number.isInteger(t) && t >= 0 ? t : 30;
 }
 
 function isCrdType(t: ResourceType): boolean {
