@@ -35,7 +35,11 @@ beforeAll(() => {
 				apiVersion: "v1",
 				kind: "Node",
 				metadata: { name: "node-1", labels: { "kubernetes.io/hostname": "node-1" } },
-				status: { conditions: [{ type: "Ready", status: "True" }], capacity: { cpu: "2" } },
+				status: {
+					conditions: [{ type: "Ready", status: "True" }],
+					capacity: { cpu: "2" },
+					nodeInfo: { kubeletVersion: "v1.32.4" },
+				},
 			},
 			{
 				apiVersion: "v1",
@@ -45,11 +49,50 @@ beforeAll(() => {
 			},
 		],
 	});
+	node1Kubelet(String(kube.store.resourceVersion));
 	http = kube.listen();
 	https = kube.listenTls();
 	kc = new k8s.KubeConfig();
 	kc.loadFromString(kubeconfigYaml({ server: http.url, insecureSkipTlsVerify: true, token: "t" }));
 });
+
+/**
+ * node-1's kubelet, reduced to what graceful deletion needs: once one of its pods is terminating,
+ * the final DELETE with gracePeriodSeconds 0 (src/sim/kubelet does the same after tearing the
+ * sandbox down). Pods of other nodes stay terminating until someone sends it. Like a kubelet it
+ * watches again when its watch is dropped (the watchDrop fault below drops every pod watch).
+ */
+function node1Kubelet(resourceVersion: string): void {
+	const pods = { apiVersion: "v1", resource: "pods" };
+	kube.store.watch(
+		pods,
+		{ fieldSelector: "spec.nodeName=node-1", resourceVersion },
+		(e) => {
+			const m = e.object.metadata as {
+				name: string;
+				namespace: string;
+				uid: string;
+				deletionTimestamp?: string;
+			};
+			if (e.type !== "MODIFIED" || !m.deletionTimestamp) return;
+			// after the write being delivered has reached every watcher
+			queueMicrotask(() => {
+				try {
+					kube.store.delete(
+						{ ...pods, namespace: m.namespace, name: m.name },
+						{ gracePeriodSeconds: 0, preconditions: { uid: m.uid } },
+					);
+				} catch {
+					// gone already, or a finalizer holds it
+				}
+			});
+		},
+		// dropWatches calls this synchronously: watching again from the current resourceVersion misses nothing
+		(reason) => {
+			if (reason === "dropped") node1Kubelet(String(kube.store.resourceVersion));
+		},
+	);
+}
 
 afterAll(async () => {
 	await kube.close();
@@ -272,6 +315,89 @@ describe("client-node over HTTP", () => {
 		expect(faults.list()).toEqual([]);
 	}, 15_000);
 
+	test("graceful deletion: a bound pod keeps deletionTimestamp until a grace-0 DELETE; the informer sees MODIFIED then DELETED", async () => {
+		const core = kc.makeApiClient(k8s.CoreV1Api);
+		const informer = k8s.makeInformer(
+			kc,
+			"/api/v1/namespaces/default/pods",
+			() => core.listNamespacedPod({ namespace: "default", labelSelector: "grace=1" }),
+			"grace=1",
+		);
+		const seen: string[] = [];
+		const state = (p: k8s.V1Pod) =>
+			p.metadata?.deletionTimestamp ? `terminating ${p.metadata.deletionGracePeriodSeconds}` : "live";
+		informer.on("add", (p) => seen.push(`ADDED ${state(p)}`));
+		informer.on("update", (p) => seen.push(`MODIFIED ${state(p)}`));
+		informer.on("delete", (p) => seen.push(`DELETED ${state(p)}`));
+		await informer.start();
+		// node-2 has no kubelet in this file: only the test's own grace-0 DELETE finishes it
+		const body = pod("graceful", { grace: "1" }, "node-2");
+		body.spec!.terminationGracePeriodSeconds = 20;
+		await core.createNamespacedPod({ namespace: "default", body });
+		await until(() => seen.length === 1, "ADDED");
+		const marked = await core.deleteNamespacedPod({ name: "graceful", namespace: "default" });
+		expect([
+			marked.metadata?.deletionTimestamp instanceof Date,
+			marked.metadata?.deletionGracePeriodSeconds,
+		]).toEqual([true, 20]);
+		const read = await core.readNamespacedPod({ name: "graceful", namespace: "default" });
+		expect([read.metadata?.deletionGracePeriodSeconds, read.status?.phase]).toEqual([20, "Pending"]);
+		await until(() => seen.length === 2, "MODIFIED");
+		// what kubelet sends once the sandbox is gone
+		await core.deleteNamespacedPod({
+			name: "graceful",
+			namespace: "default",
+			gracePeriodSeconds: 0,
+			body: { preconditions: { uid: read.metadata?.uid } },
+		});
+		await until(() => seen.length === 3, "DELETED");
+		expect(seen).toEqual(["ADDED live", "MODIFIED terminating 20", "DELETED terminating 0"]);
+		const gone = await apiError(core.readNamespacedPod({ name: "graceful", namespace: "default" }));
+		expect(gone.code).toBe(404);
+		await informer.stop();
+	});
+
+	test("as=Table: a list, one object, and a watch whose first event carries the columns", async () => {
+		const accept =
+			"application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+		type Table = {
+			kind: string;
+			apiVersion: string;
+			columnDefinitions: { name: string; priority: number }[];
+			rows: { cells: unknown[]; object: { kind: string; metadata: { name: string } } }[];
+		};
+		const get = async (path: string) => {
+			const r = await fetch(`${http.url}${path}`, { headers: { accept } });
+			return { type: r.headers.get("content-type"), body: (await r.json()) as Table };
+		};
+		const list = await get("/api/v1/namespaces/kube-system/configmaps?labelSelector=!nope&limit=500");
+		expect(list.type).toBe("application/json;as=Table;v=v1;g=meta.k8s.io");
+		expect([list.body.kind, list.body.apiVersion]).toEqual(["Table", "meta.k8s.io/v1"]);
+		expect(list.body.columnDefinitions.map((c) => c.name)).toEqual(["Name", "Data", "Age"]);
+		expect(list.body.rows.map((r) => [r.cells[0], r.cells[1], r.object.kind])).toEqual([
+			["eni-config", 1, "PartialObjectMetadata"],
+		]);
+		const none = await get("/api/v1/namespaces/kube-system/configmaps?labelSelector=nope");
+		expect(none.body.rows).toEqual([]);
+		const one = await get("/api/v1/nodes/node-1?includeObject=Object");
+		expect(one.body.rows.map((r) => [r.cells.slice(0, 3), r.cells[4], r.object.kind])).toEqual([
+			[["node-1", "Ready", "<none>"], "v1.32.4", "Node"],
+		]);
+		const ctl = new AbortController();
+		const w = await fetch(`${http.url}/api/v1/nodes?watch=true`, { headers: { accept }, signal: ctl.signal });
+		const reader = w.body!.getReader();
+		let text = "";
+		while (!text.includes("}\n")) text += new TextDecoder().decode((await reader.read()).value);
+		ctl.abort();
+		const first = JSON.parse(text.trim().split("\n")[0]!) as { type: string; object: Table };
+		expect([
+			first.type,
+			first.object.kind,
+			first.object.columnDefinitions.length,
+			first.object.rows[0]?.cells[0],
+		]).toEqual(["ADDED", "Table", 10, "node-1"]);
+	});
+
 	test("raw watch: bookmarks when asked, ERROR 410 for a compacted resourceVersion", async () => {
 		const watch = new k8s.Watch(kc);
 		const events: string[] = [];
@@ -462,10 +588,69 @@ describe.skipIf(!KUBECTL)("kubectl over HTTPS", () => {
 		return { code: await p.exited, out, err };
 	}
 
-	test("get nodes", async () => {
+	test("get nodes: STATUS, ROLES, VERSION from the server's Table; -o wide adds the priority-1 columns", async () => {
 		const r = await kubectl("get", "nodes");
 		expect(r.err).toBe("");
-		expect(r.out).toMatch(/^NAME\s+AGE\nnode-1\s+\S+\n$/);
+		expect(r.out).toMatch(
+			/^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\nnode-1\s+Ready\s+<none>\s+\d+[smhdy]\S*\s+v1\.32\.4\n$/,
+		);
+		const w = await kubectl("get", "nodes", "-o", "wide");
+		expect(w.out).toMatch(
+			/^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\s+INTERNAL-IP\s+EXTERNAL-IP\s+OS-IMAGE\s+KERNEL-VERSION\s+CONTAINER-RUNTIME\nnode-1\s+Ready\s+<none>\s+\S+\s+v1\.32\.4\s+<none>\s+<none>\s+<unknown>\s+<unknown>\s+<unknown>\n$/,
+		);
+	});
+
+	test("get pods -o wide (IP, NODE), get cm (DATA), get ns; a terminating pod, then a force delete", async () => {
+		const core = kc.makeApiClient(k8s.CoreV1Api);
+		await core.createNamespacedPod({ namespace: "default", body: pod("wide", { app: "wide" }) });
+		await core.patchNamespacedPodStatus(
+			{
+				name: "wide",
+				namespace: "default",
+				body: {
+					status: {
+						phase: "Running",
+						podIP: "10.0.0.7",
+						podIPs: [{ ip: "10.0.0.7" }],
+						containerStatuses: [
+							{
+								name: "c",
+								image: "busybox",
+								imageID: "",
+								ready: true,
+								restartCount: 0,
+								state: { running: {} },
+							},
+						],
+					},
+				},
+			},
+			merge,
+		);
+		const one = await kubectl("get", "pod", "wide", "-o", "wide");
+		expect(one.err).toBe("");
+		expect(one.out).toMatch(
+			/^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES\nwide\s+1\/1\s+Running\s+0\s+\S+\s+10\.0\.0\.7\s+node-1\s+<none>\s+<none>\n$/,
+		);
+		const all = await kubectl("get", "pods", "-o", "wide", "-l", "app=wide");
+		expect(all.out).toBe(one.out);
+		const cm = await kubectl("get", "cm", "-n", "kube-system");
+		expect(cm.out).toMatch(/^NAME\s+DATA\s+AGE\neni-config\s+1\s+\S+\n$/);
+		const ns = await kubectl("get", "ns", "kube-system", "default");
+		expect(ns.out).toMatch(/^NAME\s+STATUS\s+AGE\nkube-system\s+Active\s+\S+\ndefault\s+Active\s+\S+\n$/);
+
+		// node-2 has no kubelet here: the pod stays Terminating until forced
+		await core.createNamespacedPod({ namespace: "default", body: pod("term", {}, "node-2") });
+		await core.deleteNamespacedPod({ name: "term", namespace: "default" });
+		const t = await kubectl("get", "pod", "term");
+		expect(t.out).toMatch(/^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\nterm\s+0\/1\s+Terminating\s+0\s+\S+\n$/);
+		const f = await kubectl("delete", "pod", "term", "--grace-period=0", "--force");
+		expect([f.code, f.out]).toEqual([0, 'pod "term" force deleted\n']);
+		expect((await kubectl("get", "pod", "term")).err).toBe(
+			'Error from server (NotFound): pods "term" not found\n',
+		);
+		const d = await kubectl("delete", "pod", "wide"); // node-1's kubelet finishes it
+		expect([d.code, d.out]).toEqual([0, 'pod "wide" deleted\n']);
 	});
 
 	test("apply -f, patch (strategic and merge), get -A -o json, delete, get networkpolicies", async () => {
@@ -536,7 +721,9 @@ spec: {allocations: []}
 			{ name: "B", value: "2" },
 		]);
 		const np = await kubectl("get", "networkpolicies");
-		expect(np.out).toMatch(/^NAME\s+AGE\ndeny\s+\S+\n$/);
+		expect(np.out).toMatch(/^NAME\s+POD-SELECTOR\s+AGE\ndeny\s+<none>\s+\S+\n$/);
+		const eni = await kubectl("get", "podenis");
+		expect(eni.out).toMatch(/^NAME\s+AGE\nweb\s+\S+\n$/);
 		const d = await kubectl("delete", "-f", manifest);
 		expect([d.code, d.out]).toEqual([
 			0,

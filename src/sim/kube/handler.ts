@@ -13,6 +13,15 @@ import { KubeApiError, kubeErrors } from "./errors.ts";
 import { openapiV3Doc, openapiV3Index } from "./openapi.ts";
 import type { DeleteOptions, KubeStore, PatchType, ResourceRef, WatchEvent } from "./store.ts";
 import { gone } from "./store.ts";
+import {
+	type IncludeObject,
+	type Printer,
+	parseIncludeObject,
+	printerFor,
+	type Table,
+	tableVersionFromAccept,
+	toTable,
+} from "./table.ts";
 
 export type KubeHandlerOptions = {
 	store: KubeStore;
@@ -127,12 +136,43 @@ function intParam(q: URLSearchParams, name: string): number | undefined {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** What a `as=Table` request prints with (server-side printing, table.ts). */
+type TableAsk = { printer: Printer; apiVersion: string; include: IncludeObject; contentType: string };
+
 /** Create the HTTP handler for a store. */
 export function createKubeHandler(opts: KubeHandlerOptions): KubeHandler {
 	const { store } = opts;
 	const streams = new Set<() => void>();
 	const watchTimeout = opts.defaultWatchTimeoutSeconds ?? 1800;
 	const bookmarkEvery = opts.bookmarkIntervalMs ?? 60_000;
+
+	/** The Table a GET asks for through Accept (kubectl get), or undefined for plain JSON. */
+	function tableAsk(req: Request, ref: ResourceRef, q: URLSearchParams): TableAsk | undefined {
+		const v = tableVersionFromAccept(req.headers.get("accept"));
+		if (!v) return undefined;
+		const include = parseIncludeObject(q.get("includeObject"));
+		if (!include)
+			throw kubeErrors.badRequest(
+				`includeObject: Unsupported value: ${JSON.stringify(q.get("includeObject"))}: supported values: "Metadata", "None", "Object"`,
+			);
+		const { type, version } = store.resolve(ref);
+		return {
+			printer: printerFor(type, version),
+			apiVersion: `meta.k8s.io/${v}`,
+			include,
+			contentType: `application/json;as=Table;v=${v};g=meta.k8s.io`,
+		};
+	}
+
+	function tableJson(t: TableAsk, objects: KubeObject[], metadata: Table["metadata"]): Response {
+		const body = toTable(t.printer, objects, {
+			now: store.now(),
+			includeObject: t.include,
+			apiVersion: t.apiVersion,
+			metadata,
+		});
+		return json(body, 200, { "content-type": t.contentType });
+	}
 
 	function discovery(url: URL, segs: string[]): Response | undefined {
 		const p = url.pathname.replace(/\/+$/, "") || "/";
@@ -172,6 +212,7 @@ export function createKubeHandler(opts: KubeHandlerOptions): KubeHandler {
 		r: Extract<Route, { kind: "collection" }> | { kind: "item"; ref: ResourceRef; name: string },
 		q: URLSearchParams,
 		forceGone: boolean,
+		table?: TableAsk,
 	): Response {
 		const enc = new TextEncoder();
 		let fieldSelector = q.get("fieldSelector") ?? "";
@@ -200,9 +241,26 @@ export function createKubeHandler(opts: KubeHandlerOptions): KubeHandler {
 			}
 		};
 		let sentAny = false;
+		let sentTable = false;
 		const send = (e: WatchEvent) => {
 			if (done) return;
 			sentAny = true;
+			if (table && (e.type === "ADDED" || e.type === "MODIFIED" || e.type === "DELETED")) {
+				// One row per event; column definitions only with the first, as the apiserver
+				// saves bandwidth (kubectl reuses the last columns it saw).
+				const o = e.object as KubeObject;
+				e = {
+					type: e.type,
+					object: toTable(table.printer, [o], {
+						now: store.now(),
+						includeObject: table.include,
+						apiVersion: table.apiVersion,
+						noHeaders: sentTable,
+						metadata: { resourceVersion: String(o.metadata.resourceVersion ?? "") },
+					}),
+				};
+				sentTable = true;
+			}
 			try {
 				ctrl?.enqueue(enc.encode(`${JSON.stringify(e)}\n`));
 			} catch {
@@ -250,7 +308,7 @@ export function createKubeHandler(opts: KubeHandlerOptions): KubeHandler {
 		return new Response(body, {
 			status: 200,
 			headers: {
-				"content-type": "application/json",
+				"content-type": table ? table.contentType : "application/json",
 				"cache-control": "no-cache, private",
 				"transfer-encoding": "chunked",
 			},
@@ -266,14 +324,14 @@ export function createKubeHandler(opts: KubeHandlerOptions): KubeHandler {
 				fieldSelector: q.get("fieldSelector") ?? "",
 			};
 			if (method === "GET") {
-				if (boolParam(q, "watch")) return watchResponse(req, r, q, forceGone);
-				return json(
-					store.list(r.ref, {
-						...listOpts,
-						limit: intParam(q, "limit"),
-						continue: q.get("continue") ?? undefined,
-					}),
-				);
+				const table = tableAsk(req, r.ref, q);
+				if (boolParam(q, "watch")) return watchResponse(req, r, q, forceGone, table);
+				const list = store.list(r.ref, {
+					...listOpts,
+					limit: intParam(q, "limit"),
+					continue: q.get("continue") ?? undefined,
+				});
+				return table ? tableJson(table, list.items, list.metadata) : json(list);
 			}
 			if (method === "POST") {
 				const body = (await readBody(req)) as KubeObject;
@@ -295,9 +353,15 @@ export function createKubeHandler(opts: KubeHandlerOptions): KubeHandler {
 		}
 		const opts = { ...(sub === "status" ? { subresource: "status" as const } : {}), dryRun };
 		switch (method) {
-			case "GET":
-				if (boolParam(q, "watch")) return watchResponse(req, { kind: "item", ref, name }, q, forceGone);
-				return json(store.get({ ...ref, name }));
+			case "GET": {
+				const table = tableAsk(req, ref, q);
+				if (boolParam(q, "watch"))
+					return watchResponse(req, { kind: "item", ref, name }, q, forceGone, table);
+				const o = store.get({ ...ref, name });
+				return table
+					? tableJson(table, [o], { resourceVersion: String(o.metadata.resourceVersion ?? "") })
+					: json(o);
+			}
 			case "PUT": {
 				const body = (await readBody(req)) as KubeObject;
 				if (body === undefined) throw kubeErrors.badRequest("the body of the request is empty");

@@ -27,6 +27,19 @@ export type ResourceType = {
 	categories: string[];
 	/** Field selector paths beyond metadata.name and metadata.namespace. */
 	selectableFields: string[];
+	/** Custom resources: additionalPrinterColumns by served version (server-side Table, table.ts). */
+	printerColumns?: Record<string, PrinterColumn[]>;
+};
+
+/** One `additionalPrinterColumns` entry of a CRD version. */
+export type PrinterColumn = {
+	name: string;
+	/** integer, number, string, boolean or date. */
+	type: string;
+	jsonPath: string;
+	format?: string;
+	description?: string;
+	priority?: number;
 };
 
 export const VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
@@ -176,6 +189,7 @@ type CrdVersion = {
 	storage?: boolean;
 	subresources?: { status?: unknown };
 	selectableFields?: { jsonPath?: string }[];
+	additionalPrinterColumns?: Partial<PrinterColumn>[];
 };
 
 /** The resource a CustomResourceDefinition (apiextensions.k8s.io/v1) declares; throws 422 when malformed. */
@@ -227,6 +241,14 @@ export function resourceFromCrd(crd: { metadata: { name: string }; spec?: unknow
 		selectableFields: (storage.selectableFields ?? [])
 			.map((f) => (f.jsonPath ?? "").replace(/^\./, ""))
 			.filter((p) => p !== ""),
+		printerColumns: Object.fromEntries(
+			versions.map((v) => [
+				v.name!,
+				(v.additionalPrinterColumns ?? [])
+					.filter((c) => c.name && c.type && c.jsonPath)
+					.map((c) => ({ ...c }) as PrinterColumn),
+			]),
+		),
 	};
 }
 
