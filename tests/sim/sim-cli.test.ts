@@ -288,6 +288,13 @@ describe.skipIf(!canRun("tests/sim/sim-cli.test.ts (loopback)"))("terwayctl sim,
 		expect(cli("sim", "up", "--prefix", L, "--scenario", "/nonexistent.yaml").err.trim()).toBe(
 			"terwayctl: --scenario /nonexistent.yaml: no such file",
 		);
+		const bad = `/tmp/${L}-bad.yaml`;
+		writeFileSync(bad, 'name: bad\nregion: cn-hangzhou\nvpc: {id: vpc-x, cidr: "198.18.0.0/33"}\n');
+		const r = cli("sim", "up", "--prefix", L, "--mode", "loopback", "--scenario", bad);
+		rmSync(bad);
+		expect(r.code).toBe(1);
+		expect(r.err).toContain(`vpc.cidr: "198.18.0.0/33" is not a CIDR`);
+		expect(r.err.trim().split("\n")).toHaveLength(1);
 		expect(existsSync(`/run/terway-sim/${L}`)).toBe(false);
 	});
 });
