@@ -204,12 +204,14 @@ export type BackoffKey =
 	| "MetaAssignPrivateIP"
 	| "MetaUnassignPrivateIP"
 	| "WaitStsTokenReady"
+	| "WaitMemberENIStatus"
 	| "Default";
 
 /**
- * One backoff: sleep `initialDelayMs` before the first attempt (0 = none), then between
- * attempts `durationMs × factor^i`, each scaled by a random factor in [1, 1 + jitter],
- * capped at `capMs`; at most `steps` attempts after the first.
+ * One backoff, k8s `wait.Backoff` semantics plus Terway's `ExtendedBackoff.InitialDelay`:
+ * sleep `initialDelayMs` before the first attempt (0 = none); make at most `steps` attempts
+ * in total; between attempt i and i+1 sleep `d = min(durationMs × factor^i, capMs)`
+ * stretched by a random factor in [1, 1 + jitter] (jitter applies after the cap, as in k8s).
  */
 export type BackoffSpec = {
 	initialDelayMs: number;
