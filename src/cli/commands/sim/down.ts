@@ -9,10 +9,16 @@ import type { WorldInfo } from "../../../sim/layout.ts";
 import { validatePrefix } from "../../../sim/layout.ts";
 import { printJson, style } from "../../output.ts";
 
+/** Whether the process runs; a zombie (exited, not yet reaped by init) counts as gone. */
 function alive(pid: number): boolean {
 	try {
 		process.kill(pid, 0);
-		return true;
+	} catch {
+		return false;
+	}
+	try {
+		const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+		return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
 	} catch {
 		return false;
 	}
