@@ -174,6 +174,23 @@ export class Store {
 		});
 	}
 
+	/** The connection's effective pragmas (diagnose; tests assert the crash-safety settings). */
+	pragmas(): {
+		journalMode: string;
+		synchronous: "OFF" | "NORMAL" | "FULL" | "EXTRA";
+		foreignKeys: boolean;
+		busyTimeoutMs: number;
+	} {
+		const one = <T>(sql: string): T => Object.values(this.#db.query(sql).get() as Record<string, T>)[0] as T;
+		const sync = (["OFF", "NORMAL", "FULL", "EXTRA"] as const)[one<number>("PRAGMA synchronous")] ?? "OFF";
+		return {
+			journalMode: one<string>("PRAGMA journal_mode"),
+			synchronous: sync,
+			foreignKeys: one<number>("PRAGMA foreign_keys") === 1,
+			busyTimeoutMs: one<number>("PRAGMA busy_timeout"),
+		};
+	}
+
 	/** Highest applied migration (0 for an empty file). */
 	schemaVersion(): number {
 		const r = this.#db.query<{ v: number | null }, []>("SELECT max(version) AS v FROM schema_version").get();
@@ -932,13 +949,16 @@ export class Store {
 	}
 }
 
+/**
+ * Families to get more of: those no InUse ENI has idle. When each wanted family is idle somewhere
+ * but never together on one ENI (dual stack needs both from the same ENI), both are reported.
+ */
 function missingFor(candidates: Candidate[], want: Want): Want {
-	const fits = (c: Candidate) => (!want.v4 || c.v4.length > 0) && (!want.v6 || c.v6.length > 0);
-	if (candidates.some(fits)) return { v4: false, v6: false };
-	return {
-		v4: want.v4 && !candidates.some((c) => c.v4.length > 0 && (!want.v6 || c.v6.length > 0)),
-		v6: want.v6 && !candidates.some((c) => c.v6.length > 0 && (!want.v4 || c.v4.length > 0)),
-	};
+	const has4 = candidates.some((c) => c.v4.length > 0);
+	const has6 = candidates.some((c) => c.v6.length > 0);
+	const missing = { v4: want.v4 && !has4, v6: want.v6 && !has6 };
+	if (!missing.v4 && !missing.v6) return { v4: want.v4, v6: want.v6 };
+	return missing;
 }
 
 const str = (v: unknown) => typeof v === "string" && v.length > 0;
