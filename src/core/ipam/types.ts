@@ -81,20 +81,22 @@ export type PoolEni = {
 export type VSwitchCandidate = { vswitchId: string; availableIpCount: number };
 
 /** Why allocation is paused. */
-export type InhibitReason = "InsufficientVSwitchIP" | "EniPerInstanceLimitExceeded";
+export type InhibitReason = "InsufficientVSwitchIP" | "QuotaExceeded" | "EniPerInstanceLimitExceeded";
 
 /**
  * Error back-off state kept by the daemon between decisions (Terway `Local` alloc-inhibit window
- * and the vSwitch cache's "0 available for 10 min" entry).
+ * and the vSwitch cache's "0 available for 10 min" entry). Build it with `emptyInhibit()` and
+ * update it only through `inhibitOnError` / `clearInsufficientIp`; expired entries are ignored.
  */
 export type InhibitState = {
-	/** Allocation (assign/create) paused until this time. */
+	/** All allocation (assign and create) paused until this time (account-level IP quota). */
 	allocInhibitUntilMs?: number;
-	reason?: InhibitReason;
-	/** The cloud error code that caused it. */
-	code?: string;
-	/** vSwitch id → blocked until (ms). */
+	/** ENI creation paused until this time (`EniPerInstanceLimitExceeded`, 1 min). */
+	createInhibitUntilMs?: number;
+	/** vSwitch id → blocked until (ms): no create in it, no assign to ENIs in it. */
 	blockedVSwitches: Record<string, number>;
+	/** The last cloud error code that changed this state. */
+	code?: string;
 	/** Set when allocation failed for lack of vSwitch IPs; drives node condition SufficientIP. */
 	insufficientIpSinceMs?: number;
 };
@@ -121,8 +123,13 @@ export type PoolSnapshot = {
 	vswitches: VSwitchCandidate[];
 	/** Last alloc/release time (idle reclaim waits until the pool has been quiet for `after`). */
 	lastModifiedMs: number;
-	/** IPs handed out by warm-up so far; warm-up is complete once ≥ `config.warmUpSize`. */
-	warmUpAllocated: number;
+	/**
+	 * Warm-up (§7.9) reached its target once already (never repeats). The daemon sets it when
+	 * `isWarmUpComplete` first says so and persists it.
+	 */
+	warmUpCompleted: boolean;
+	/** Idle reclaim: next time an extra batch may go (daemon schedules with `nextReclaimAt`). Absent = now. */
+	nextReclaimAtMs?: number;
 };
 
 /** What the daemon should do next. */
@@ -137,8 +144,8 @@ export type PoolAction =
 	| { kind: "deleteEni"; eniId: string }
 	/** Allocation is paused by a recent cloud error; try again at `untilMs`. */
 	| { kind: "waitInhibited"; untilMs: number; reason: InhibitReason }
-	/** Nothing can satisfy the demand (ENI limit reached, no usable vSwitch). */
-	| { kind: "exhausted"; reason: "EniLimitReached" | "NoVSwitch" };
+	/** Waiting pods cannot all be served: the node is at capacity (ENI limit) or no vSwitch is usable. */
+	| { kind: "exhausted"; reason: "EniLimitReached" | "NoVSwitch"; unserved: number };
 
 /** An IP (pair) chosen for a pod. */
 export type PodIpChoice = { eniId: string; ipv4: string; ipv6?: string };
@@ -147,16 +154,19 @@ export type PodIpChoice = { eniId: string; ipv4: string; ipv6?: string };
 export type Rng = () => number;
 
 /*
- * Signatures of the decision functions, fixed here so daemon code can be written against them.
+ * The decision functions over these shapes:
  *   pool.ts      planPool(s: PoolSnapshot, rng: Rng): PoolAction[]
- *                demandForAlloc(s: PoolSnapshot): { ipv4: number; ipv6: number }   // IPs still to obtain
- *                markInUse / idle counting helpers: countIps(enis) → IpCounts
- *   select.ts    pickIpForPod(enis: readonly PoolEni[], opts: PickOptions): PodIpChoice | null
+ *                demandForAlloc(s: PoolSnapshot): Demand; countIps(enis, family?): IpCounts
+ *                shrinkCount(s: PoolSnapshot, idle: number): number
+ *   select.ts    pickIpForPod(enis, opts: PickOptions): PodIpChoice | null
  *                selectVSwitch(policy, candidates, blocked, nowMs, rng): string | null
- *   inhibit.ts   inhibitOnError(code: string, ctx: { nowMs: number; vswitchId?: string }, s: InhibitState): InhibitState
- *                isInhibited(s, nowMs): boolean; sufficientIpCondition(s, nowMs): NodeCondition
- *                clearInsufficientIp(s): InhibitState
- *   capacity.ts  maxEniFor(limits, cfg), capacity(limits, cfg, mode), poolConfigFrom(eniConfig, limits)
+ *                orderEnis(enis, policy): PoolEni[]
+ *   inhibit.ts   emptyInhibit(); inhibitOnError(code, { nowMs, vswitchId? }, s): InhibitState
+ *                classifyError(code); clearInsufficientIp(s); pruneInhibit(s, nowMs)
+ *                sufficientIpCondition(s, nowMs): SufficientIpCondition
+ *   capacity.ts  BATCH_SIZE; maxEniFor(limits, cfg?); capacity(limits, mode, maxEni?)
+ *                poolConfigFrom(eniConfig, limits, mode?): DerivedPool; dualStackUsable(limits)
+ *                isWarmUpComplete(size, total); nextReclaimAt(now, interval, jitter, rng)
  */
 
 /** Options for `pickIpForPod`. */
