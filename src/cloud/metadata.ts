@@ -236,12 +236,15 @@ export class MetadataClient implements MetadataApi {
 		}
 	}
 
-	/** A valid token, from cache or a fresh `PUT /latest/api/token` (shared by concurrent callers). */
+	/**
+	 * A valid token, from cache or a fresh `PUT /latest/api/token` (shared by concurrent callers).
+	 * One attempt: reads retry the whole exchange, token included.
+	 */
 	async token(signal?: AbortSignal): Promise<string> {
 		const t = this.#token;
 		if (t && this.#timer.now() < t.refreshAt) return t.value;
 		if (!this.#tokenInflight) {
-			const p = this.#retrying(() => this.#fetchToken()).finally(() => {
+			const p = this.#fetchToken().finally(() => {
 				this.#tokenInflight = undefined;
 			});
 			this.#tokenInflight = p;
