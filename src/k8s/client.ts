@@ -16,9 +16,9 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { isIPv6 } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 
 /** Where kubelet mounts the ServiceAccount token, CA and namespace in a pod. */
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -73,18 +73,23 @@ type RawKubeconfig = {
 	"current-context"?: string;
 };
 
-/** The `token-file` of the current user in kubeconfig text, if any (client-node drops it). */
-function tokenFileOf(text: string, context: string, dir: string): string | undefined {
-	let raw: RawKubeconfig;
-	try {
-		raw = (parseYaml(text) ?? {}) as RawKubeconfig;
-	} catch {
-		return undefined; // KubeConfig.loadFromString has already reported the syntax error
+/**
+ * Make every user's `token-file` absolute (relative to the kubeconfig's directory): client-node
+ * reads it at load time relative to the working directory, and drops the path afterwards.
+ */
+function absoluteTokenFiles(raw: RawKubeconfig, dir: string): void {
+	for (const u of raw.users ?? []) {
+		const tf = u.user?.["token-file"];
+		if (u.user && typeof tf === "string" && tf !== "" && !tf.startsWith("/"))
+			u.user["token-file"] = join(dir, tf);
 	}
+}
+
+/** The `token-file` of the user of `context`, if any. */
+function tokenFileOf(raw: RawKubeconfig, context: string): string | undefined {
 	const userName = raw.contexts?.find((c) => c.name === context)?.context?.user;
 	const tf = raw.users?.find((u) => u.name === userName)?.user?.["token-file"];
-	if (typeof tf !== "string" || tf === "") return undefined;
-	return tf.startsWith("/") ? tf : join(dir, tf);
+	return typeof tf === "string" && tf !== "" ? tf : undefined;
 }
 
 /** Load a kubeconfig file (relative CA, cert, key and token-file paths resolve against its directory). */
@@ -95,13 +100,16 @@ export function loadKubeconfigFile(path: string, context?: string): LoadedKubeCo
 	} catch (e) {
 		throw new KubeConfigError(`kubeconfig ${path}: ${(e as Error).message}`);
 	}
+	const dir = dirname(path);
 	const kc = new k8s.KubeConfig();
+	let raw: RawKubeconfig;
 	try {
-		kc.loadFromString(text);
+		raw = (parseYaml(text) ?? {}) as RawKubeconfig;
+		absoluteTokenFiles(raw, dir);
+		kc.loadFromString(stringifyYaml(raw));
 	} catch (e) {
 		throw new KubeConfigError(`kubeconfig ${path}: ${(e as Error).message}`);
 	}
-	const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
 	kc.makePathsAbsolute(dir);
 	if (context) {
 		if (!kc.getContextObject(context))
@@ -113,7 +121,7 @@ export function loadKubeconfigFile(path: string, context?: string): LoadedKubeCo
 		throw new KubeConfigError(`kubeconfig ${path}: current-context "${kc.getCurrentContext()}" not found`);
 	if (!kc.getCurrentCluster())
 		throw new KubeConfigError(`kubeconfig ${path}: context "${ctx.name}" names no known cluster`);
-	const tokenFile = tokenFileOf(text, ctx.name, dir);
+	const tokenFile = tokenFileOf(raw, ctx.name);
 	return {
 		kubeConfig: kc,
 		source: "kubeconfig",
