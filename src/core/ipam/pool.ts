@@ -237,7 +237,7 @@ export function planPool(s: PoolSnapshot, rng: Rng): PoolAction[] {
 	const quiet =
 		s.waiting === 0 &&
 		d.ipv4 === 0 &&
-		planned === 0 &&
+		!actions.some((a) => a.kind === "assign" || a.kind === "createEni") &&
 		s.pending.assign.length === 0 &&
 		s.pending.createEni.length === 0;
 	if (quiet) actions.push(...planShrink(s, busy, leaving));
