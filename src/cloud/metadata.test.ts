@@ -71,7 +71,7 @@ function fakeService(script: { status?: number[]; tokens?: string[] } = {}) {
 	const statuses = [...(script.status ?? [])];
 	const tokens = [...(script.tokens ?? ["tok-1", "tok-2", "tok-3"])];
 	let valid = new Set<string>();
-	const f = (async (input: RequestInfo | URL, init?: RequestInit) => {
+	const f = (async (input: string | URL | Request, init?: RequestInit) => {
 		const url = new URL(String(input));
 		const headers = Object.fromEntries(new Headers(init?.headers).entries());
 		seen.push({ method: init?.method ?? "GET", path: url.pathname, headers });
