@@ -41,7 +41,7 @@
 
 import { BATCH_SIZE } from "./capacity.ts";
 import { allocPause, createPause, isVSwitchBlocked } from "./inhibit.ts";
-import { isFree, isServing, orderEnis, selectVSwitch } from "./select.ts";
+import { byIdle, isFree, isServing, orderEnis, selectVSwitch } from "./select.ts";
 import type { InhibitReason, IpCounts, PoolAction, PoolEni, PoolIp, PoolSnapshot, Rng } from "./types.ts";
 
 export type * from "./types.ts";
@@ -117,9 +117,6 @@ function chunks<T>(xs: readonly T[]): T[][] {
 	for (let i = 0; i < xs.length; i += BATCH_SIZE) out.push(xs.slice(i, i + BATCH_SIZE));
 	return out;
 }
-
-const byIdle = (a: PoolIp, b: PoolIp) =>
-	a.idleSinceMs - b.idleSinceMs || (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0);
 
 /**
  * The next actions for this snapshot (see the module header for every rule). Same snapshot and

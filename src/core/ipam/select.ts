@@ -6,6 +6,7 @@
  * Pure: no I/O, randomness only through the injected `rng`.
  */
 
+import { parseIP } from "../net/ip.ts";
 import type {
 	EniSelectionPolicy,
 	PickOptions,
@@ -36,17 +37,30 @@ export function orderEnis(enis: readonly PoolEni[], policy: EniSelectionPolicy):
 	});
 }
 
-/** Longest-idle first, then by address text: reuse the IP whose old connections are most likely gone. */
+/** Numeric address order (10.0.0.9 before 10.0.0.10; v4 before v6); unparsable text sorts last by text. */
+export function compareIp(a: string, b: string): number {
+	let x: Uint8Array | undefined;
+	let y: Uint8Array | undefined;
+	try {
+		x = parseIP(a).bytes;
+	} catch {}
+	try {
+		y = parseIP(b).bytes;
+	} catch {}
+	if (!x || !y) return x ? -1 : y ? 1 : a < b ? -1 : a > b ? 1 : 0;
+	if (x.length !== y.length) return x.length - y.length;
+	for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return (x[i] as number) - (y[i] as number);
+	return 0;
+}
+
+/** Oldest `idleSinceMs` first, then by address. */
+export const byIdle = (a: PoolIp, b: PoolIp): number =>
+	a.idleSinceMs - b.idleSinceMs || compareIp(a.ip, b.ip);
+
+/** Longest-idle first, then by address: reuse the IP whose old connections are most likely gone. */
 function oldestIdle(ips: readonly PoolIp[]): PoolIp | undefined {
 	let best: PoolIp | undefined;
-	for (const ip of ips) {
-		if (
-			!best ||
-			ip.idleSinceMs < best.idleSinceMs ||
-			(ip.idleSinceMs === best.idleSinceMs && ip.ip < best.ip)
-		)
-			best = ip;
-	}
+	for (const ip of ips) if (!best || byIdle(ip, best) < 0) best = ip;
 	return best;
 }
 
