@@ -1,0 +1,143 @@
+/**
+ * @module daemon/kube
+ *
+ * The daemon's Kubernetes hooks over `k8s/NodeAgent`: the pod watch on this node (a deleted pod
+ * releases its IP without any CNI DEL), the `k8s.aliyun.com/pod-ips` annotation on alloc, the
+ * node's `SufficientIP` condition and `max-available-ip` annotation, and Warning events for
+ * failed allocations. Every write is best effort and never blocks or fails an API request; the
+ * informer survives 410 Gone (relist) and apiserver restarts (backoff reconnect).
+ */
+import {
+	ANNOTATION_MAX_AVAILABLE_IP,
+	EventReason,
+	type Informer,
+	type NodeAgent,
+	type PodObject,
+	podRef,
+} from "../k8s/index.ts";
+import type { PodRef } from "./api-types.ts";
+import type { Daemon } from "./daemon.ts";
+import type { Logger } from "./log.ts";
+
+export interface KubeHooks {
+	state(): "connected" | "disconnected";
+	synced(): boolean;
+	podExists(namespace: string, name: string, uid?: string): boolean;
+	bandwidthOf(namespace: string, name: string): { ingressBps?: number; egressBps?: number } | undefined;
+	podAllocated(pod: PodRef, ips: string[]): void;
+	allocFailed(pod: PodRef, message: string): void;
+	setSufficientIp(sufficient: boolean, message: string): void;
+	onStart?(d: Daemon): void;
+	stop(): Promise<void>;
+}
+
+/** `10M`, `1G`, `500k` → bits per second (Kubernetes bandwidth annotations). */
+export function parseBandwidth(v: string | undefined): number | undefined {
+	if (!v) return undefined;
+	const m = /^(\d+(?:\.\d+)?)([kKMGT]?)$/.exec(v.trim());
+	if (!m) return undefined;
+	const mult: Record<string, number> = { "": 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+	return Math.round(Number(m[1]) * (mult[m[2] ?? ""] ?? 1));
+}
+
+export class NodeAgentHooks implements KubeHooks {
+	readonly #agent: NodeAgent;
+	readonly #log: Logger;
+	#informer: Informer<PodObject> | undefined;
+	#daemon: Daemon | undefined;
+	#connected = false;
+	readonly #patchPodIps: boolean;
+
+	constructor(agent: NodeAgent, log: Logger, opts: { patchPodIps?: boolean } = {}) {
+		this.#agent = agent;
+		this.#log = log.child({ component: "kube" });
+		this.#patchPodIps = opts.patchPodIps ?? true;
+	}
+
+	/** Start the pod watch; resolves when the first list is in. */
+	async start(): Promise<void> {
+		this.#informer = this.#agent.watchPods({
+			delete: async (pod, info) => {
+				const m = pod.metadata;
+				if (!m?.namespace || !m.name || !this.#daemon) return;
+				const live = this.#informer?.get(`${m.namespace}/${m.name}`);
+				if (live) return; // re-created with the same name
+				this.#log.info({ pod: `${m.namespace}/${m.name}`, synthetic: info.synthetic }, "pod deleted: releasing");
+				try {
+					await this.#daemon.release({ pod: { namespace: m.namespace, name: m.name } }, "pod-deleted");
+				} catch (e) {
+					this.#log.warn({ err: e }, "release after pod deletion failed");
+				}
+			},
+			error: (err) => {
+				this.#connected = false;
+				this.#log.warn({ err }, "pod watch error (retrying)");
+			},
+			add: () => {
+				this.#connected = true;
+			},
+			update: () => {
+				this.#connected = true;
+			},
+		});
+		this.#informer.start();
+		await this.#informer.synced;
+		this.#connected = true;
+	}
+
+	onStart(d: Daemon): void {
+		this.#daemon = d;
+		const cap = d.pool.capacity;
+		void this.#agent
+			.patchNodeAnnotations({ [ANNOTATION_MAX_AVAILABLE_IP]: String(cap) })
+			.catch((e) => this.#log.warn({ err: e }, "node annotation patch failed"));
+		this.setSufficientIp(true, "node has sufficient IP");
+	}
+
+	state(): "connected" | "disconnected" {
+		return this.#connected ? "connected" : "disconnected";
+	}
+
+	synced(): boolean {
+		return this.#informer?.hasSynced ?? false;
+	}
+
+	podExists(namespace: string, name: string, uid?: string): boolean {
+		const p = this.#informer?.get(`${namespace}/${name}`);
+		if (!p) return false;
+		return !uid || !p.metadata?.uid || p.metadata.uid === uid;
+	}
+
+	bandwidthOf(namespace: string, name: string): { ingressBps?: number; egressBps?: number } | undefined {
+		const a = this.#informer?.get(`${namespace}/${name}`)?.metadata?.annotations;
+		const ing = parseBandwidth(a?.["kubernetes.io/ingress-bandwidth"]);
+		const eg = parseBandwidth(a?.["kubernetes.io/egress-bandwidth"]);
+		if (ing === undefined && eg === undefined) return undefined;
+		return { ...(ing !== undefined ? { ingressBps: ing } : {}), ...(eg !== undefined ? { egressBps: eg } : {}) };
+	}
+
+	podAllocated(pod: PodRef, ips: string[]): void {
+		if (!this.#patchPodIps) return;
+		void this.#agent
+			.patchPodIps(pod.namespace, pod.name, ips)
+			.catch((e) => this.#log.warn({ err: e, pod: `${pod.namespace}/${pod.name}` }, "pod-ips patch failed"));
+	}
+
+	allocFailed(pod: PodRef, message: string): void {
+		const obj = this.#informer?.get(`${pod.namespace}/${pod.name}`);
+		const ref = obj
+			? podRef(obj)
+			: { apiVersion: "v1", kind: "Pod", name: pod.name, namespace: pod.namespace, ...(pod.uid ? { uid: pod.uid } : {}) };
+		void this.#agent.events.event(ref, "Warning", EventReason.AllocIPFailed, message);
+	}
+
+	setSufficientIp(sufficient: boolean, message: string): void {
+		void this.#agent
+			.ensureSufficientIP(sufficient, message)
+			.catch((e) => this.#log.warn({ err: e }, "SufficientIP condition patch failed"));
+	}
+
+	async stop(): Promise<void> {
+		await this.#informer?.stop();
+	}
+}

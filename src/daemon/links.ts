@@ -1,0 +1,131 @@
+/**
+ * @module daemon/links
+ *
+ * The node side of an ENI (Terway `daemon/rule_linux.go`, `plugin/driver/nic`): its Linux link
+ * found by MAC, set up, its primary IP as a /32, a per-ENI route table `1000 + ifindex` with
+ * `default via <vSwitch gateway> dev <link> onlink`, and a rule `from <primary IP> lookup <table>`.
+ * Pods' own `from <podIP>` rules are the CNI plugin's job; it reads the table from the alloc reply.
+ *
+ * Two implementations: `NetlinkEniLinks` (netlink in the namespace the daemon runs in; never
+ * spawns `ip`) and `NoEniLinks` for worlds without kernel links (the loopback sim, where an
+ * attached ENI is only a record): `--no-datapath-links` on the CLI selects it.
+ */
+import { Netlink } from "../linux/netlink/handle.ts";
+
+export const ROUTE_TABLE_BASE = 1000;
+/** Priority of the ENI primary-IP rule (Terway's pod rules use 512 too). */
+export const ENI_RULE_PRIORITY = 512;
+
+export type EniLinkSpec = {
+	eniId: string;
+	mac: string;
+	primaryIp: string;
+	gateway: string;
+	/** vSwitch CIDR (informational). */
+	cidr: string;
+};
+
+export type EniLinkInfo = { link: string; ifindex: number; table: number };
+
+export interface EniLinks {
+	/** False when the world has no kernel links (nothing is ensured, checks are skipped). */
+	readonly enabled: boolean;
+	/** The link carrying `mac`, or undefined. */
+	find(mac: string): { link: string; ifindex: number } | undefined;
+	/** Waits (≤ `timeoutMs`) for the link to appear, then ensures it; returns where it is. */
+	ensure(spec: EniLinkSpec, timeoutMs?: number): Promise<EniLinkInfo>;
+	/** What is missing on the node for this ENI (empty = all in place). */
+	check(spec: EniLinkSpec): string[];
+	/** Removes the ENI's rule (the table's routes go with the link). Best effort. */
+	remove(spec: { primaryIp: string; table?: number }): void;
+}
+
+/** A world without kernel links: every ENI reports link "" / ifindex 0 / table 0. */
+export class NoEniLinks implements EniLinks {
+	readonly enabled = false;
+	find(): undefined {
+		return undefined;
+	}
+	async ensure(): Promise<EniLinkInfo> {
+		return { link: "", ifindex: 0, table: 0 };
+	}
+	check(): string[] {
+		return [];
+	}
+	remove(): void {}
+}
+
+export class NetlinkEniLinks implements EniLinks {
+	readonly enabled = true;
+
+	#with<T>(fn: (nl: Netlink) => T): T {
+		const nl = Netlink.current();
+		try {
+			return fn(nl);
+		} finally {
+			nl.close();
+		}
+	}
+
+	find(mac: string): { link: string; ifindex: number } | undefined {
+		const want = mac.toLowerCase();
+		return this.#with((nl) => {
+			const l = nl.linkList().find((x) => x.mac?.toLowerCase() === want);
+			return l ? { link: l.name, ifindex: l.index } : undefined;
+		});
+	}
+
+	async ensure(spec: EniLinkSpec, timeoutMs = 10_000): Promise<EniLinkInfo> {
+		const deadline = Date.now() + timeoutMs;
+		let found = this.find(spec.mac);
+		while (!found) {
+			if (Date.now() >= deadline) throw new Error(`no link with MAC ${spec.mac} (ENI ${spec.eniId}) on this node`);
+			await Bun.sleep(100);
+			found = this.find(spec.mac);
+		}
+		const { link, ifindex } = found;
+		const table = ROUTE_TABLE_BASE + ifindex;
+		this.#with((nl) => {
+			nl.ensureLinkUp(link);
+			nl.ensureAddr({ link, cidr: `${spec.primaryIp}/32` });
+			nl.ensureRoute({ dst: "default", family: 4, gateway: spec.gateway, dev: link, onlink: true, table });
+			nl.ensureRule({ from: `${spec.primaryIp}/32`, table, priority: ENI_RULE_PRIORITY });
+		});
+		return { link, ifindex, table };
+	}
+
+	check(spec: EniLinkSpec): string[] {
+		const found = this.find(spec.mac);
+		if (!found) return [`no link with MAC ${spec.mac} on the node`];
+		const { link, ifindex } = found;
+		const table = ROUTE_TABLE_BASE + ifindex;
+		return this.#with((nl) => {
+			const problems: string[] = [];
+			const l = nl.linkByName(link);
+			if (!l.up) problems.push(`link ${link} is down`);
+			if (!nl.addrList({ link, family: 4 }).some((a) => a.cidr === `${spec.primaryIp}/32`))
+				problems.push(`link ${link} lacks ${spec.primaryIp}/32`);
+			const routes = nl.routeList({ table, family: 4 });
+			if (!routes.some((r) => r.dst === "default" && r.gateway === spec.gateway && r.dev === link))
+				problems.push(`table ${table} lacks default via ${spec.gateway} dev ${link}`);
+			const rules = nl.ruleList({ family: 4 });
+			if (!rules.some((r) => r.table === table && (r.from === spec.primaryIp || r.from === `${spec.primaryIp}/32`)))
+				problems.push(`no rule from ${spec.primaryIp} lookup ${table}`);
+			return problems;
+		});
+	}
+
+	remove(spec: { primaryIp: string; table?: number }): void {
+		try {
+			this.#with((nl) => {
+				for (const r of nl.ruleList({ family: 4 })) {
+					if (r.from !== spec.primaryIp && r.from !== `${spec.primaryIp}/32`) continue;
+					if (spec.table !== undefined && r.table !== spec.table) continue;
+					nl.ruleDel({ from: `${spec.primaryIp}/32`, table: r.table, priority: r.priority });
+				}
+			});
+		} catch {
+			// best effort: a missing rule is what we want
+		}
+	}
+}
