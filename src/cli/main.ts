@@ -4,6 +4,7 @@
  * `--version` load commander and nothing else.
  */
 import { Command, CommanderError, Option } from "commander";
+import { registerDaemon } from "./commands/daemon.ts";
 import { registerSim } from "./commands/sim.ts";
 import { EXIT, ExitError, errorJson, errorLine } from "./errors.ts";
 import { VERSION } from "./meta.ts";
@@ -31,6 +32,7 @@ function build(): Command {
 		});
 
 	registerSim(program);
+	registerDaemon(program);
 	return program;
 }
 

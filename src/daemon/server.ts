@@ -116,7 +116,11 @@ export function serveUnix(d: Daemon, socketPath: string, log: Logger): Server<un
 	try {
 		server = Bun.serve({
 			unix: socketPath,
-			fetch: (req) => handle(d, req, log),
+			fetch: (req, srv) => {
+				// an alloc may wait for the pool longer than Bun's 10 s idle default
+				srv.timeout(req, 0);
+				return handle(d, req, log);
+			},
 		});
 	} finally {
 		process.umask(old);

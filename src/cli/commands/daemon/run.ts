@@ -1,0 +1,162 @@
+/**
+ * `terwayctl daemon`: reads and validates the config (refusing to start with a message naming a
+ * bad key or value), wires the cloud clients, the store, the links, Kubernetes (when a kubeconfig
+ * or in-cluster config exists; standalone otherwise), starts terwayd and serves the local API.
+ * SIGTERM/SIGINT drain in-flight requests and exit 0. Logs are NDJSON on stderr.
+ */
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { createCloud } from "../../../cloud/index.ts";
+import { isEniConfigError, mergePatch, parseDaemonConfig, resolveEniConf } from "../../../core/config/eni-config.ts";
+import type { EniConfig, JsonObject } from "../../../core/config/types.ts";
+import { Daemon } from "../../../daemon/daemon.ts";
+import { type KubeHooks, NodeAgentHooks } from "../../../daemon/kube.ts";
+import { type EniLinks, NetlinkEniLinks, NoEniLinks } from "../../../daemon/links.ts";
+import { createLogger, type LogLevel } from "../../../daemon/log.ts";
+import { serveUnix } from "../../../daemon/server.ts";
+import { Store } from "../../../daemon/store/index.ts";
+import { ConfigMapMissingError, KubeClient, loadKubeConfig, NodeAgent } from "../../../k8s/index.ts";
+import { ExitError } from "../../errors.ts";
+import { VERSION } from "../../meta.ts";
+
+export type DaemonCliOptions = {
+	config?: string;
+	kubeconfig?: string;
+	socket?: string;
+	stateDir?: string;
+	node?: string;
+	datapathLinks?: boolean;
+	logLevel?: LogLevel;
+};
+
+export const LABEL_EXCLUSIVE = "k8s.aliyun.com/exclusive-mode-eni-type";
+
+function readConfigFile(path: string): unknown {
+	let text: string;
+	try {
+		text = readFileSync(path, "utf8");
+	} catch (e) {
+		throw new ExitError(`cannot read config ${path}: ${(e as Error).message}`, 2);
+	}
+	try {
+		if (/\.ya?ml$/i.test(path)) return Bun.YAML.parse(text);
+		return JSON.parse(text);
+	} catch (e) {
+		throw new ExitError(`config ${path} is not valid ${/\.ya?ml$/i.test(path) ? "YAML" : "JSON"}: ${(e as Error).message}`, 2);
+	}
+}
+
+function configError(e: unknown, where: string): never {
+	if (isEniConfigError(e)) {
+		const lines = e.issues.map((i) => `${i.path}: ${i.message}`);
+		throw new ExitError(`invalid config (${where}): ${lines.join("; ")}`, 2);
+	}
+	throw e;
+}
+
+export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
+	const raw = opts.config ? readConfigFile(opts.config) : { eni_conf: {} };
+	let parsed: ReturnType<typeof parseDaemonConfig>;
+	try {
+		parsed = parseDaemonConfig(raw);
+	} catch (e) {
+		configError(e, opts.config ?? "defaults");
+	}
+	const cfg = parsed.config;
+	const log = createLogger({ level: opts.logLevel ?? "info", bindings: { name: "terwayd" } });
+	for (const w of parsed.warnings) log.warn({}, w);
+	const nodeName = opts.node ?? cfg.nodeName ?? process.env.NODE_NAME ?? hostname();
+	const socket = opts.socket ?? cfg.socket;
+	const stateDir = opts.stateDir ?? cfg.stateDir;
+	const kubeconfig = opts.kubeconfig ?? cfg.kubeconfig ?? process.env.KUBECONFIG;
+
+	// Kubernetes (optional): eni-config ConfigMap as the base, the file's eni_conf over it, then the node overlay.
+	let eniConf: EniConfig = cfg.eniConf;
+	let hooks: NodeAgentHooks | undefined;
+	let exclusive = false;
+	const loaded = loadKubeConfig(kubeconfig ? { kubeconfig } : {});
+	if (loaded) {
+		const kube = new KubeClient(loaded);
+		const agent = new NodeAgent(kube, { nodeName, namespace: cfg.configMap.namespace });
+		let base: JsonObject = {};
+		try {
+			base = JSON.parse(await agent.readEniConfig(cfg.configMap.namespace)) as JsonObject;
+		} catch (e) {
+			if (e instanceof ConfigMapMissingError) log.warn({ err: e }, "no eni-config ConfigMap; using the config file only");
+			else if (e instanceof SyntaxError) throw new ExitError(`ConfigMap ${cfg.configMap.namespace}/eni-config: eni_conf is not JSON: ${e.message}`, 2);
+			else throw new ExitError(`cannot read the eni-config ConfigMap: ${(e as Error).message}`);
+		}
+		const node = await agent.getNode().catch((e) => {
+			throw new ExitError(`cannot read node ${nodeName}: ${(e as Error).message}`);
+		});
+		const dyn = await agent.readDynamicConfig(node);
+		try {
+			const r = resolveEniConf(mergePatch(base, cfg.eniConfRaw), dyn?.eniConf, dyn ? { overlayName: dyn.name } : {});
+			eniConf = r.config;
+			for (const w of r.warnings) log.warn({}, w);
+		} catch (e) {
+			configError(e, `ConfigMap ${cfg.configMap.namespace}/eni-config${dyn ? ` + ${dyn.name}` : ""}`);
+		}
+		exclusive = (node.metadata?.labels?.[LABEL_EXCLUSIVE] ?? "").toLowerCase() === "enionly";
+		hooks = new NodeAgentHooks(agent, log, { patchPodIps: eniConf.enablePatchPodIps });
+		await hooks.start();
+		log.info({ server: kube.server, exclusive }, "connected to Kubernetes");
+	} else {
+		log.info({}, "no kubeconfig and not in a cluster: standalone");
+	}
+
+	const cloud = await createCloud({
+		...(eniConf.regionId || cfg.region ? { regionId: eniConf.regionId ?? cfg.region } : {}),
+		ecs: { rateLimits: eniConf.rateLimit },
+	});
+	const links: EniLinks = opts.datapathLinks === false ? new NoEniLinks() : new NetlinkEniLinks();
+	const store = Store.open(join(stateDir, "state.db"));
+	const daemon = new Daemon({
+		store,
+		ecs: cloud.ecs,
+		metadata: cloud.metadata,
+		links,
+		log,
+		eniConf,
+		nodeName,
+		instance: {
+			...(cfg.instanceId ? { instanceId: cfg.instanceId } : {}),
+			...(cfg.instanceType ? { instanceType: cfg.instanceType } : {}),
+			...(cfg.zone ? { zoneId: cfg.zone } : {}),
+		},
+		exclusive,
+		...(hooks ? { kube: hooks as KubeHooks } : {}),
+		version: VERSION,
+	});
+
+	let server: ReturnType<typeof serveUnix> | undefined;
+	let stopping = false;
+	const done = new Promise<void>((resolve) => {
+		const stop = async (sig: string) => {
+			if (stopping) return;
+			stopping = true;
+			log.info({ signal: sig }, "draining");
+			await daemon.drain();
+			server?.stop(true);
+			store.close();
+			log.info({}, "stopped");
+			resolve();
+		};
+		process.on("SIGTERM", () => void stop("SIGTERM"));
+		process.on("SIGINT", () => void stop("SIGINT"));
+	});
+	try {
+		await daemon.start();
+	} catch (e) {
+		log.error({ err: e }, "startup failed");
+		store.close();
+		throw new ExitError(`terwayd failed to start: ${(e as Error).message}`);
+	}
+	server = serveUnix(daemon, socket, log);
+	void daemon.warmUp().then(
+		() => log.info({ pool: daemon.summary() }, "ready"),
+		(e) => log.error({ err: e }, "warm-up failed"),
+	);
+	await done;
+}
