@@ -199,6 +199,12 @@ class Reader {
 		return undefined;
 	}
 
+	/** A required key is absent: nothing to show but the key. */
+	missing(key: string, why: string): undefined {
+		this.issues.push({ path: this.path(key), value: undefined, message: why });
+		return undefined;
+	}
+
 	has(key: string): boolean {
 		return this.obj[key] !== undefined && this.obj[key] !== null;
 	}
@@ -640,7 +646,7 @@ export function parseEniConf(input: unknown, opts: ParseOptions = {}): Parsed<En
 		r.fail(
 			"min_pool_size",
 			minPoolSize,
-			`is greater than max_pool_size (${maxPoolSize}${r.has("max_pool_size") ? r.origin("max_pool_size") : ", the default"})`,
+			`is greater than max_pool_size, ${maxPoolSize}${r.has("max_pool_size") ? r.origin("max_pool_size") : " (the default)"}`,
 		);
 	}
 	if (maxEni > 0 && minEni > maxEni) r.fail("min_eni", minEni, `is greater than max_eni (${maxEni})`);
@@ -655,12 +661,11 @@ export function parseEniConf(input: unknown, opts: ParseOptions = {}): Parsed<En
 	if (ipStack === "dual" && ipv6PrefixCount > 0) {
 		r.warnings.push(`${r.path("ipv6_prefix_count")}: ignored in dual stack (one IPv6 prefix per ENI)`);
 	}
-	if (config.accessKey !== undefined && config.accessSecret === undefined) {
-		r.fail("access_secret", undefined, "is missing (access_key is set)");
-	}
-	if (config.accessSecret !== undefined && config.accessKey === undefined) {
-		r.fail("access_key", undefined, "is missing (access_secret is set)");
-	}
+	const set = (k: string) => typeof obj[k] === "string" && obj[k] !== "";
+	if (set("access_key") && !r.has("access_secret"))
+		r.missing("access_secret", "is missing (access_key is set)");
+	if (set("access_secret") && !r.has("access_key"))
+		r.missing("access_key", "is missing (access_secret is set)");
 	if (ipStack === "dual" && config.serviceCidrs.length === 1 && !config.serviceCidrs[0]?.includes(":")) {
 		r.warnings.push(`${r.path("service_cidr")}: dual stack with only an IPv4 service CIDR`);
 	}
