@@ -230,6 +230,15 @@ export class PoolManager {
 		return c ? { reason: c.reason, until: new Date(c.until).toISOString() } : undefined;
 	}
 
+	/** Forgets every back-off (an operator says the cause is fixed; tests). */
+	clearInhibit(): void {
+		this.#inhibit = emptyInhibit();
+		this.#refusal = undefined;
+		this.#vswitchesAt = 0;
+		this.#d.onInhibit?.(this.inhibit);
+		this.kick(0);
+	}
+
 	/** Wake the loop (after a release, a GC pass, a config tick). */
 	kick(delayMs = this.#t.batchDelayMs): void {
 		if (this.#stopped) return;
@@ -460,19 +469,23 @@ export class PoolManager {
 				this.#spawn(`delete:${a.eniId}`, a, () => this.#deleteEni(a.eniId), a.eniId);
 				return undefined;
 			case "waitInhibited": {
-				const busy = [...this.#inflight.values()].some((f) => f.desc.kind === "assign" || f.desc.kind === "createEni");
+				const busy = [...this.#inflight.values()].some((f) => f.desc.kind === "assign" || f.desc.kind === "createEni" || f.kind === "bringUp");
 				return {
 					...(busy ? {} : { refuse: `allocation inhibited (${this.#inhibit.code ?? a.reason}) until ${new Date(a.untilMs).toISOString()}` }),
 					wakeAt: a.untilMs,
 				};
 			}
-			case "exhausted":
+			case "exhausted": {
+				// refuse only once nothing in flight can still serve a waiter
+				const busy = [...this.#inflight.values()].some((f) => f.desc.kind === "assign" || f.desc.kind === "createEni" || f.kind === "bringUp");
+				if (busy) return undefined;
 				return {
 					refuse:
 						a.reason === "EniLimitReached"
 							? `the node is at its ENI/IP capacity (${this.capacity} IPs, ${this.config.maxEni} ENIs): EniLimitReached`
 							: "no usable vSwitch for a new ENI (all exhausted or none configured): NoVSwitch",
 				};
+			}
 		}
 	}
 

@@ -1,0 +1,142 @@
+/**
+ * terwayd against the in-process loopback sim (tests/cloud/sim.ts): the real SDK clients
+ * (createCloud) over 127.0.0.1, a store in a temp dir, the local API on a temp unix socket, no
+ * kernel links (NoEniLinks: in loopback an attached ENI is only a record). Fast backoffs.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createCloud } from "../../src/cloud/index.ts";
+import { parseEniConf } from "../../src/core/config/eni-config.ts";
+import type { AllocRequest } from "../../src/daemon/api-types.ts";
+import { Daemon } from "../../src/daemon/daemon.ts";
+import { NoEniLinks } from "../../src/daemon/links.ts";
+import { createLogger, silentLogger } from "../../src/daemon/log.ts";
+import { serveUnix } from "../../src/daemon/server.ts";
+import { Store } from "../../src/daemon/store/index.ts";
+import type { Scenario } from "../../src/sim/contracts.ts";
+import { FAST_BACKOFFS, POD_VSW, type Sim, startSim } from "../cloud/sim.ts";
+
+export type Harness = {
+	sim: Sim;
+	daemon: Daemon;
+	store: Store;
+	socket: string;
+	dir: string;
+	/** curl-like call over the socket. */
+	call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+	alloc(name: string, cid?: string): Promise<{ status: number; body: any }>;
+	/** OpenAPI calls of `action` in the sim's request log since the harness started. */
+	calls(action: string): number;
+	stop(): Promise<void>;
+	/** Restart the daemon on the same store dir and sim (crash-like: no drain). */
+	restart(): Promise<Harness>;
+};
+
+export type HarnessOptions = {
+	eniConf?: Record<string, unknown>;
+	mutate?: (s: Scenario) => void;
+	exclusive?: boolean;
+	allocWaitMs?: number;
+	debug?: boolean;
+	sim?: Sim;
+	dir?: string;
+	noWarmUp?: boolean;
+};
+
+export async function startDaemon(opts: HarnessOptions = {}): Promise<Harness> {
+	const sim =
+		opts.sim ??
+		startSim({
+			mutate: (s) => {
+				s.nodes.instanceType = "ecs.sim.big";
+				s.metadataLagMs = 20;
+				opts.mutate?.(s);
+			},
+		});
+	const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "terwayd-"));
+	const env = {
+		ECS_ENDPOINT: sim.openapi,
+		VPC_ENDPOINT: sim.openapi,
+		ALICLOUD_CLIENT_SCHEME: "HTTP",
+		ALIBABA_CLOUD_ACCESS_KEY_ID: sim.accessKey.id,
+		ALIBABA_CLOUD_ACCESS_KEY_SECRET: sim.accessKey.secret,
+		TERWAY_METADATA_URL: sim.metadataUrl,
+	};
+	const cloud = await createCloud({
+		env,
+		metadata: { waitIntervalMs: 10, waitTimeoutMs: 3000, retry: { durationMs: 5 } },
+		ecs: { backoffs: FAST_BACKOFFS, timeoutMs: 3000 },
+	});
+	const eniConf = parseEniConf({
+		min_pool_size: 0,
+		max_pool_size: 5,
+		vswitches: { "cn-hangzhou-i": [POD_VSW] },
+		...opts.eniConf,
+	}).config;
+	const store = Store.open(join(dir, "state.db"));
+	const log = opts.debug ? createLogger({ level: "debug" }) : silentLogger;
+	const daemon = new Daemon({
+		store,
+		ecs: cloud.ecs,
+		metadata: cloud.metadata,
+		links: new NoEniLinks(),
+		log,
+		eniConf,
+		nodeName: "node-1",
+		exclusive: opts.exclusive ?? false,
+		tuning: { batchDelayMs: 20, allocWaitMs: opts.allocWaitMs ?? 20_000, metadataWaitMs: 3000, retryDelayMs: 20 },
+		gcPeriodMs: 0,
+		syncPeriodMs: 0,
+	});
+	await daemon.start();
+	const socket = join(dir, "terwayd.sock");
+	const server = serveUnix(daemon, socket, log);
+	if (!opts.noWarmUp) await daemon.warmUp(30_000);
+	else void daemon.warmUp(30_000);
+	const seq0 = sim.log.since(0).at(-1)?.seq ?? 0;
+	const call = async (method: string, path: string, body?: unknown) => {
+		const res = await fetch(`http://terwayd${path}`, {
+			method,
+			unix: socket,
+			...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
+		} as RequestInit);
+		const text = await res.text();
+		let parsed: unknown = text;
+		try {
+			parsed = JSON.parse(text);
+		} catch {}
+		return { status: res.status, body: parsed as any };
+	};
+	const h: Harness = {
+		sim,
+		daemon,
+		store,
+		socket,
+		dir,
+		call,
+		alloc: (name, cid = `c-${name}`) =>
+			call("POST", "/v1/alloc", {
+				pod: { namespace: "default", name },
+				containerId: cid,
+				netns: `/var/run/netns/${name}`,
+				ifname: "eth0",
+			} satisfies AllocRequest),
+		calls: (action) => sim.log.since(seq0, (e) => e.face === "openapi" && e.what === action).length,
+		async stop() {
+			await daemon.drain(5000);
+			server.stop(true);
+			store.close();
+			if (!opts.sim) sim.stop();
+			if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+		},
+		async restart() {
+			daemon.pool.stop();
+			await daemon.drain(1000);
+			server.stop(true);
+			store.close();
+			return startDaemon({ ...opts, sim, dir });
+		},
+	};
+	return h;
+}
