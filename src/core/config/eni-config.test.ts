@@ -792,7 +792,8 @@ describe("daemon config file", () => {
 			'config.eni_conf.max_pool_size: "x" is not an integer',
 		],
 		["eni_conf not an object", { eni_conf: 5 }, "config.eni_conf: 5 is not a JSON object"],
-		["not an object", "nope", 'config: is not valid JSON: JSON Parse error: Unexpected identifier "nope"'],
+		["not JSON", "nope", "config: is not valid JSON: "],
+		["not an object", [], "config: [] is not a JSON object"],
 	];
 	for (const [name, input, msg] of bad) {
 		test(name, () => expect(() => parseDaemonConfig(input)).toThrow(msg));
