@@ -4,7 +4,7 @@
  * message naming it; the handler is never reached in those cases.
  */
 import { describe, expect, test } from "bun:test";
-import { CNI_CODES, CniError } from "../core/cni/errors.ts";
+import { CniError } from "../core/cni/errors.ts";
 import type { Result } from "../core/cni/types.ts";
 import { SUPPORTED_VERSIONS } from "../core/cni/version.ts";
 import { DaemonApiError, DaemonUnavailableError, DriftError } from "./errors.ts";
@@ -104,7 +104,7 @@ describe("environment", () => {
 		expect(r.code).toBe(0);
 		expect(r.out).toBe("");
 		expect(r.calls.map((c) => c.cmd)).toEqual(["DEL"]);
-		expect((r.calls[0]?.args as CmdArgs).netns).toBe("");
+		expect((r.calls[0]!.args as CmdArgs).netns).toBe("");
 	});
 
 	for (const name of ["CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"]) {
@@ -389,7 +389,7 @@ describe("dispatch and results", () => {
 		const r = await run({ ...ENV, CNI_COMMAND: "CHECK" }, { ...CONF, cniVersion: "0.4.0", prevResult: prev });
 		expect(r.code).toBe(0);
 		expect(r.out).toBe("");
-		expect((r.calls[0]?.args as CmdArgs).conf.net.prevResult?.ips).toEqual([
+		expect((r.calls[0]!.args as CmdArgs).conf.net.prevResult?.ips).toEqual([
 			{ address: "10.0.1.5/32", interface: 0 },
 		]);
 	});
@@ -438,7 +438,7 @@ describe("dispatch and results", () => {
 			},
 		);
 		expect(r.code).toBe(0);
-		expect((r.calls[0]?.args as GcArgs).validAttachments).toEqual([
+		expect((r.calls[0]!.args as GcArgs).validAttachments).toEqual([
 			{ containerID: "a", ifname: "eth0" },
 			{ containerID: "c", ifname: "eth0" },
 		]);

@@ -1,0 +1,166 @@
+/**
+ * The PolicyRoute (veth) datapath, Terway's default for shared-ENI pods (terway-features §2.7),
+ * as a pure plan. For each family the pod has:
+ *
+ * pod netns                                  host netns
+ *   eth0 (veth peer)  <------------------->    cali<hash> (mac ee:ee:ee:ee:ee:ee, no address)
+ *   podIP/32 (/128 nodad)                      podIP/32 dev cali<hash> scope link      (main)
+ *   neigh 169.254.1.1 -> ee:.. permanent       rule 512  to   podIP lookup main
+ *   default via 169.254.1.1 dev eth0 onlink    rule 2048 from podIP lookup <ENI table>
+ *   (v6: fe80::1 likewise)                     table <ENI table>: default via <vSwitch gw> dev <ENI> onlink
+ *                                              (v6 also <gw6>/128 dev <ENI> in main)
+ *
+ * So pod traffic leaves by the ENI that owns its address, and replies come back through main.
+ * The ENI-table routes are `shared` (every pod on that ENI needs them): ensured, never undone.
+ * Host veth sysctls: forwarding, proxy_arp (v4), and for v6 disable_ipv6=0, forwarding=1,
+ * accept_dad=0 (its link-local is usable at once for NDP towards the pod); pod eth0 v6:
+ * disable_ipv6=0, accept_ra=0, accept_dad=0.
+ * Bandwidth: ingress tbf on the host veth, egress tbf on the pod's eth0 (see bandwidth.ts).
+ */
+import { tbfParams } from "./bandwidth.ts";
+import {
+	GATEWAY_V4,
+	GATEWAY_V6,
+	HOST_VETH_MAC,
+	hostVethName,
+	MAIN_TABLE,
+	PRIO_FROM_CONTAINER,
+	PRIO_TO_CONTAINER,
+} from "./names.ts";
+import type { DatapathInput, IpAlloc, Op, Plan } from "./types.ts";
+
+/** `net/ipv4/conf/<link>/<key>` (slash form: link names may contain dots). */
+export const conf = (family: 4 | 6, link: string, key: string): string =>
+	`net/ipv${family}/conf/${link}/${key}`;
+
+export const hostPrefix = (ip: string): string => (ip.includes(":") ? `${ip}/128` : `${ip}/32`);
+
+/** The families the allocation has, v4 first. */
+export function families(input: DatapathInput): [4 | 6, IpAlloc][] {
+	const out: [4 | 6, IpAlloc][] = [];
+	if (input.alloc.ipv4) out.push([4, input.alloc.ipv4]);
+	if (input.alloc.ipv6) out.push([6, input.alloc.ipv6]);
+	if (out.length === 0) throw new Error("allocation has neither ipv4 nor ipv6");
+	return out;
+}
+
+/** Routes on the node shared by all pods of one ENI: its table's default route (and v6 gw route). */
+export function eniSharedOps(input: DatapathInput): Op[] {
+	const { eni, routeTable } = input.alloc;
+	const ops: Op[] = [];
+	for (const [family, a] of families(input)) {
+		if (family === 6) {
+			ops.push({
+				op: "route",
+				side: "host",
+				family,
+				dst: hostPrefix(a.gateway),
+				dev: eni.link,
+				shared: true,
+			});
+		}
+		ops.push({
+			op: "route",
+			side: "host",
+			family,
+			dst: "default",
+			gateway: a.gateway,
+			dev: eni.link,
+			onlink: true,
+			table: routeTable,
+			shared: true,
+		});
+	}
+	return ops;
+}
+
+/** The veth policy-routing plan for one pod interface. */
+export function vethPlan(input: DatapathInput): Plan {
+	const fams = families(input);
+	const host = hostVethName(input.containerId, input.ifName, input.vethPrefix);
+	const pod = input.ifName;
+	const hasV6 = fams.some(([f]) => f === 6);
+	const ops: Op[] = [];
+
+	ops.push({
+		op: "veth",
+		side: "host",
+		name: host,
+		mac: HOST_VETH_MAC,
+		mtu: input.mtu,
+		peer: { side: "pod", name: pod, mtu: input.mtu },
+	});
+	// host veth sysctls before it is up (accept_dad must be set before the link-local appears)
+	ops.push({ op: "sysctl", side: "host", key: conf(4, host, "forwarding"), value: "1" });
+	ops.push({ op: "sysctl", side: "host", key: conf(4, host, "proxy_arp"), value: "1" });
+	if (hasV6) {
+		ops.push({ op: "sysctl", side: "host", key: conf(6, host, "disable_ipv6"), value: "0" });
+		ops.push({ op: "sysctl", side: "host", key: conf(6, host, "accept_dad"), value: "0" });
+		ops.push({ op: "sysctl", side: "host", key: conf(6, host, "forwarding"), value: "1" });
+		ops.push({ op: "sysctl", side: "pod", key: conf(6, "all", "disable_ipv6"), value: "0" });
+		ops.push({ op: "sysctl", side: "pod", key: conf(6, pod, "disable_ipv6"), value: "0" });
+		ops.push({ op: "sysctl", side: "pod", key: conf(6, pod, "accept_ra"), value: "0" });
+		ops.push({ op: "sysctl", side: "pod", key: conf(6, pod, "accept_dad"), value: "0" });
+	}
+	ops.push({ op: "up", side: "host", name: host });
+
+	// pod side: addresses before routes (an onlink v4 route needs a local v4 address)
+	for (const [family, a] of fams) {
+		ops.push({
+			op: "addr",
+			side: "pod",
+			link: pod,
+			cidr: hostPrefix(a.ip),
+			nodad: family === 6 ? true : undefined,
+		});
+	}
+	ops.push({ op: "up", side: "pod", name: pod });
+	for (const [family] of fams) {
+		const gw = family === 4 ? GATEWAY_V4 : GATEWAY_V6;
+		ops.push({ op: "neigh", side: "pod", link: pod, ip: gw, mac: HOST_VETH_MAC });
+		ops.push({ op: "route", side: "pod", family, dst: "default", gateway: gw, dev: pod, onlink: true });
+	}
+
+	// host side: route to the pod, then policy rules, then the ENI's table
+	for (const [family, a] of fams) {
+		ops.push({ op: "route", side: "host", family, dst: hostPrefix(a.ip), dev: host, scope: "link" });
+	}
+	for (const [family, a] of fams) {
+		ops.push({
+			op: "rule",
+			side: "host",
+			family,
+			priority: PRIO_TO_CONTAINER,
+			to: hostPrefix(a.ip),
+			table: MAIN_TABLE,
+		});
+		ops.push({
+			op: "rule",
+			side: "host",
+			family,
+			priority: PRIO_FROM_CONTAINER,
+			from: hostPrefix(a.ip),
+			table: input.alloc.routeTable,
+		});
+	}
+	ops.push(...eniSharedOps(input));
+
+	const bw = input.bandwidth;
+	if (bw?.ingressBps) {
+		ops.push({
+			op: "tbf",
+			side: "host",
+			link: host,
+			...tbfParams(bw.ingressBps, bw.ingressBurstBits, input.mtu),
+		});
+	}
+	if (bw?.egressBps) {
+		ops.push({
+			op: "tbf",
+			side: "pod",
+			link: pod,
+			...tbfParams(bw.egressBps, bw.egressBurstBits, input.mtu),
+		});
+	}
+	return { datapath: "veth", ops, hostLink: host, podLink: pod, notes: [] };
+}
