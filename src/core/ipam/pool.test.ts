@@ -512,3 +512,14 @@ describe("100 concurrent allocations on a cold node", () => {
 		]);
 	});
 });
+
+describe("unmanaged ENIs", () => {
+	const foreign = eni("eni-9", 0, 5, { unmanaged: true, ours: false, status: "deleting" });
+	const attached = eni("eni-8", 0, 5, { unmanaged: true, ours: false });
+	test("take an adapter slot, give no IPs, are never touched", () => {
+		const s = snap({ waiting: 1, config: cfg({ maxEni: 1 }), enis: [attached] });
+		expect(planPool(s, rng0)).toEqual([{ kind: "exhausted", reason: "EniLimitReached", unserved: 1 }]);
+		expect(planPool(snap({ config: cfg({ maxEni: 2 }), enis: [attached, foreign] }), rng0)).toEqual([]);
+		expect(countIps([attached]).total).toBe(0);
+	});
+});

@@ -49,7 +49,8 @@ export { BATCH_SIZE };
 
 const isV4 = (ip: PoolIp) => !ip.ipv6;
 const isV6 = (ip: PoolIp) => ip.ipv6 === true;
-const live = (e: PoolEni) => !e.primary && e.status !== "deleting" && e.status !== "detaching";
+const live = (e: PoolEni) =>
+	!e.primary && !e.unmanaged && e.status !== "deleting" && e.status !== "detaching";
 const warming = (e: PoolEni) => e.status === "creating" || e.status === "attaching";
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
@@ -98,6 +99,7 @@ export function demandForAlloc(s: PoolSnapshot): Demand {
 	const inFlight = sum(s.pending.assign.map((a) => a.count)) + sum(s.pending.createEni.map((a) => a.ipCount));
 	const incoming = onWarming + inFlight;
 	const held = sum(enis.map((e) => e.ips.filter(isV4).length));
+	// slots taken by ENIs whose IPs we cannot use: leaving, or not ours to manage
 	const gone = s.enis.filter((e) => !e.primary && !live(e)).length;
 	const room = Math.max(0, (c.maxEni - gone) * limits.ipv4PerAdapter - held - inFlight);
 	let want = Math.max(0, s.waiting + c.min - free - incoming);
@@ -142,7 +144,7 @@ export function planPool(s: PoolSnapshot, rng: Rng): PoolAction[] {
 
 	// 1. Finish what was started: ENIs marked deleting, IPs marked releasing.
 	for (const e of own) {
-		if (busy.has(e.eniId)) continue;
+		if (busy.has(e.eniId) || e.unmanaged) continue;
 		if (e.status === "deleting" && e.ours) {
 			actions.push({ kind: "deleteEni", eniId: e.eniId });
 			busy.add(e.eniId);

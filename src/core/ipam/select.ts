@@ -18,8 +18,9 @@ import type {
 	VSwitchPolicy,
 } from "./types.ts";
 
-/** An ENI pods may take IPs from: attached, not the primary, not ERDMA (those serve RDMA pods only). */
-export const isServing = (e: PoolEni): boolean => e.status === "inUse" && !e.primary && !e.erdma;
+/** An ENI pods may take IPs from: attached, managed, not the primary, not ERDMA (those serve RDMA pods only). */
+export const isServing = (e: PoolEni): boolean =>
+	e.status === "inUse" && !e.primary && !e.erdma && !e.unmanaged;
 
 /** An idle IP free for anyone: not reserved for a (sticky) pod. */
 export const isFree = (ip: PoolIp): boolean => ip.state === "idle" && ip.podId === undefined;
@@ -75,7 +76,7 @@ function oldestIdle(ips: readonly PoolIp[]): PoolIp | undefined {
 export function pickIpForPod(enis: readonly PoolEni[], opts: PickOptions): PodIpChoice | null {
 	if (opts.podId !== undefined) {
 		for (const e of [...enis].sort((a, b) => (a.eniId < b.eniId ? -1 : 1))) {
-			if (e.status !== "inUse") continue;
+			if (e.status !== "inUse" || e.unmanaged) continue;
 			const mine = e.ips.filter((ip) => ip.podId === opts.podId && ip.state !== "releasing");
 			const v4 = mine.find((ip) => !ip.ipv6);
 			if (!v4) continue;

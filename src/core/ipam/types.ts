@@ -72,6 +72,11 @@ export type PoolEni = {
 	/** Trunk or ERDMA ENIs are never disposed whole (Terway `Manager.Dispose`). */
 	trunk?: boolean;
 	erdma?: boolean;
+	/**
+	 * Attached but not ours to manage (fails `eni_tag_filter`, or blocked by tag): it takes an
+	 * adapter slot and is otherwise left alone — no pod IPs from it, no assign, no release.
+	 */
+	unmanaged?: boolean;
 	status: EniStatus;
 	vswitchId: string;
 	ips: PoolIp[];
