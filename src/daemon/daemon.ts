@@ -24,8 +24,8 @@ import type {
 	StatusResponse,
 } from "./api-types.ts";
 import { ApiError } from "./errors.ts";
-import type { KubeHooks } from "./kube.ts";
 import { KeyedLock } from "./keyed-lock.ts";
+import type { KubeHooks } from "./kube.ts";
 import type { EniLinks } from "./links.ts";
 import type { Logger } from "./log.ts";
 import { DaemonMetrics } from "./metrics.ts";
@@ -120,10 +120,19 @@ export class Daemon {
 			zoneId,
 			vswitchIds,
 			securityGroupIds,
-			...(primary ? { primaryEniId: primary.eniId } : {}),
+			...(primary ? { primaryEniId: primary.eniId, primaryIp: primary.primaryIp } : {}),
 		};
 		log.info(
-			{ instanceId, instanceType, zoneId, vswitchIds, limits, pool: derived.config, capacity: derived.capacity, mode },
+			{
+				instanceId,
+				instanceType,
+				zoneId,
+				vswitchIds,
+				limits,
+				pool: derived.config,
+				capacity: derived.capacity,
+				mode,
+			},
 			"instance facts",
 		);
 		this.#pool = new PoolManager({
@@ -136,7 +145,8 @@ export class Daemon {
 			node: this.#node,
 			limits,
 			pool: derived.config,
-			capacity: mode === "exclusive" ? maxEniFor(limits, eniConf) : capacityOf(limits, "shared", derived.maxEni),
+			capacity:
+				mode === "exclusive" ? maxEniFor(limits, eniConf) : capacityOf(limits, "shared", derived.maxEni),
 			eniConf,
 			mode,
 			...(this.#o.tuning ? { tuning: this.#o.tuning } : {}),
@@ -253,7 +263,11 @@ export class Daemon {
 				);
 				if (pool.mode === "exclusive") pool.settleExclusive(key);
 				const out = await this.#response(allocation, !created);
-				if (created) this.#o.kube?.podAllocated(req.pod, [allocation.ipv4, allocation.ipv6].filter((x): x is string => !!x));
+				if (created)
+					this.#o.kube?.podAllocated(
+						req.pod,
+						[allocation.ipv4, allocation.ipv6].filter((x): x is string => !!x),
+					);
 				return out;
 			});
 			this.metrics.allocs.inc({ result: "ok" });
@@ -274,14 +288,19 @@ export class Daemon {
 			const released = this.pool.release(key, req.containerId);
 			this.metrics.releases.inc({ reason }, released.length);
 			const ips = released.flatMap((a) => [a.ipv4, a.ipv6]).filter((x): x is string => !!x);
-			if (released.length > 0) this.#log.info({ podKey: key, containerId: req.containerId, ips, reason }, "released");
+			if (released.length > 0)
+				this.#log.info({ podKey: key, containerId: req.containerId, ips, reason }, "released");
 			return { released: released.length > 0, ips };
 		});
 	}
 
 	async podInfo(namespace: string, name: string, containerId?: string): Promise<AllocResponse> {
 		const a = this.#o.store.allocationFor(`${namespace}/${name}`, containerId);
-		if (!a) throw new ApiError("NotFound", `no allocation for pod ${namespace}/${name}${containerId ? ` container ${containerId}` : ""}`);
+		if (!a)
+			throw new ApiError(
+				"NotFound",
+				`no allocation for pod ${namespace}/${name}${containerId ? ` container ${containerId}` : ""}`,
+			);
 		return this.#response(a, true);
 	}
 
@@ -294,7 +313,9 @@ export class Daemon {
 		const res: AllocResponse = {
 			pod: { namespace: a.namespace, name: a.name, ...(a.uid ? { uid: a.uid } : {}) },
 			containerId: a.containerId,
-			...(a.ipv4 ? { ipv4: { ip: a.ipv4, prefixLen: prefix(net.cidr), gateway: net.gateway, cidr: net.cidr } } : {}),
+			...(a.ipv4
+				? { ipv4: { ip: a.ipv4, prefixLen: prefix(net.cidr), gateway: net.gateway, cidr: net.cidr } }
+				: {}),
 			...(a.ipv6 && net.ipv6Cidr
 				? {
 						ipv6: {
@@ -309,7 +330,9 @@ export class Daemon {
 					: {}),
 			eni: { id: eni.eniId, mac: eni.mac, link: net.link.link, ifindex: net.link.ifindex },
 			routeTable: net.link.table,
-			datapath: (a.datapath === "exclusive" || a.datapath === "datapathv2" ? a.datapath : "veth") as AllocResponse["datapath"],
+			datapath: (a.datapath === "exclusive" || a.datapath === "datapathv2"
+				? a.datapath
+				: "veth") as AllocResponse["datapath"],
 			serviceCidrs: this.#o.eniConf.serviceCidrs,
 			existing,
 		};
@@ -379,7 +402,9 @@ export class Daemon {
 		const store = this.#o.store;
 		const pool = this.pool;
 		const node = this.#node!;
-		const cloud = new Map((await this.#o.ecs.describeEnis({ instanceId: node.instanceId })).map((e) => [e.eniId, e]));
+		const cloud = new Map(
+			(await this.#o.ecs.describeEnis({ instanceId: node.instanceId })).map((e) => [e.eniId, e]),
+		);
 		const allocs = new Map<string, Allocation>();
 		for (const a of store.allocations()) {
 			if (a.ipv4) allocs.set(a.ipv4, a);
@@ -408,6 +433,7 @@ export class Daemon {
 						primaryIp: e.primaryIp ?? "",
 						gateway: md0.gateway,
 						cidr: md0.cidr,
+						...(node.primaryIp ? { addrIp: node.primaryIp } : {}),
 					});
 				} catch (err) {
 					kernelProblems = [`kernel check failed: ${err instanceof Error ? err.message : String(err)}`];
@@ -435,7 +461,9 @@ export class Daemon {
 						store: true,
 						cloud: cloudOk,
 						...(mdErr || e.status !== "InUse" ? {} : { metadata: mdOk }),
-						...(this.#o.links.enabled && ip.state === "allocated" ? { kernel: kernelProblems.length === 0 } : {}),
+						...(this.#o.links.enabled && ip.state === "allocated"
+							? { kernel: kernelProblems.length === 0 }
+							: {}),
 					},
 					problems,
 				});
@@ -493,11 +521,13 @@ export class Daemon {
 		try {
 			const rep = await reconcile(pool, this.#o.ecs, this.#log);
 			orphans = pendingCreates || pool.busy > 0 ? [] : rep.orphans;
-			for (const ip of rep.forgottenIps) report.ips.push({ ip, eniId: "", reason: "gone from the cloud (forgotten)" });
+			for (const ip of rep.forgottenIps)
+				report.ips.push({ ip, eniId: "", reason: "gone from the cloud (forgotten)" });
 		} catch (e) {
 			this.#log.warn({ err: e }, "GC: reconcile failed");
 		}
-		for (const o of orphans) report.enis.push({ eniId: o.eniId, reason: "tagged ours, not attached, unknown to the store" });
+		for (const o of orphans)
+			report.enis.push({ eniId: o.eniId, reason: "tagged ours, not attached, unknown to the store" });
 		if (!apply) return report;
 		this.metrics.gcRuns.inc();
 		for (const a of report.allocations) {

@@ -32,7 +32,11 @@ export class ApiError extends Error {
 
 	body(): ApiErrorBody {
 		return {
-			error: { code: this.code, message: this.message, ...(this.field !== undefined ? { field: this.field } : {}) },
+			error: {
+				code: this.code,
+				message: this.message,
+				...(this.field !== undefined ? { field: this.field } : {}),
+			},
 		};
 	}
 }

@@ -62,7 +62,10 @@ export class NodeAgentHooks implements KubeHooks {
 				if (!m?.namespace || !m.name || !this.#daemon) return;
 				const live = this.#informer?.get(`${m.namespace}/${m.name}`);
 				if (live) return; // re-created with the same name
-				this.#log.info({ pod: `${m.namespace}/${m.name}`, synthetic: info.synthetic }, "pod deleted: releasing");
+				this.#log.info(
+					{ pod: `${m.namespace}/${m.name}`, synthetic: info.synthetic },
+					"pod deleted: releasing",
+				);
 				try {
 					await this.#daemon.release({ pod: { namespace: m.namespace, name: m.name } }, "pod-deleted");
 				} catch (e) {
@@ -113,7 +116,10 @@ export class NodeAgentHooks implements KubeHooks {
 		const ing = parseBandwidth(a?.["kubernetes.io/ingress-bandwidth"]);
 		const eg = parseBandwidth(a?.["kubernetes.io/egress-bandwidth"]);
 		if (ing === undefined && eg === undefined) return undefined;
-		return { ...(ing !== undefined ? { ingressBps: ing } : {}), ...(eg !== undefined ? { egressBps: eg } : {}) };
+		return {
+			...(ing !== undefined ? { ingressBps: ing } : {}),
+			...(eg !== undefined ? { egressBps: eg } : {}),
+		};
 	}
 
 	podAllocated(pod: PodRef, ips: string[]): void {
@@ -127,7 +133,13 @@ export class NodeAgentHooks implements KubeHooks {
 		const obj = this.#informer?.get(`${pod.namespace}/${pod.name}`);
 		const ref = obj
 			? podRef(obj)
-			: { apiVersion: "v1", kind: "Pod", name: pod.name, namespace: pod.namespace, ...(pod.uid ? { uid: pod.uid } : {}) };
+			: {
+					apiVersion: "v1",
+					kind: "Pod",
+					name: pod.name,
+					namespace: pod.namespace,
+					...(pod.uid ? { uid: pod.uid } : {}),
+				};
 		void this.#agent.events.event(ref, "Warning", EventReason.AllocIPFailed, message);
 	}
 

@@ -2,8 +2,10 @@
  * @module daemon/links
  *
  * The node side of an ENI (Terway `daemon/rule_linux.go`, `plugin/driver/nic`): its Linux link
- * found by MAC, set up, its primary IP as a /32, a per-ENI route table `1000 + ifindex` with
- * `default via <vSwitch gateway> dev <link> onlink`, and a rule `from <primary IP> lookup <table>`.
+ * found by MAC, set up, an address, a per-ENI route table `1000 + ifindex` with
+ * `default via <vSwitch gateway> dev <link> onlink`, and a rule `from <ENI primary IP> lookup <table>`.
+ * The link's address is the node's primary IP /32 (Terway §2.7), so an ENI primary IP handed to a pod
+ * is never local on the node.
  * Pods' own `from <podIP>` rules are the CNI plugin's job; it reads the table from the alloc reply.
  *
  * Two implementations: `NetlinkEniLinks` (netlink in the namespace the daemon runs in; never
@@ -23,6 +25,12 @@ export type EniLinkSpec = {
 	gateway: string;
 	/** vSwitch CIDR (informational). */
 	cidr: string;
+	/**
+	 * Address put on the link as a /32. Terway puts the node's primary IP there (§2.7), not the
+	 * ENI's own primary IP, because that one may be handed to a pod (the legacy pool uses it) and
+	 * would then be a local address on the node. Default: `primaryIp`.
+	 */
+	addrIp?: string;
 };
 
 export type EniLinkInfo = { link: string; ifindex: number; table: number };
@@ -79,7 +87,8 @@ export class NetlinkEniLinks implements EniLinks {
 		const deadline = Date.now() + timeoutMs;
 		let found = this.find(spec.mac);
 		while (!found) {
-			if (Date.now() >= deadline) throw new Error(`no link with MAC ${spec.mac} (ENI ${spec.eniId}) on this node`);
+			if (Date.now() >= deadline)
+				throw new Error(`no link with MAC ${spec.mac} (ENI ${spec.eniId}) on this node`);
 			await Bun.sleep(100);
 			found = this.find(spec.mac);
 		}
@@ -87,7 +96,7 @@ export class NetlinkEniLinks implements EniLinks {
 		const table = ROUTE_TABLE_BASE + ifindex;
 		this.#with((nl) => {
 			nl.ensureLinkUp(link);
-			nl.ensureAddr({ link, cidr: `${spec.primaryIp}/32` });
+			nl.ensureAddr({ link, cidr: `${spec.addrIp ?? spec.primaryIp}/32` });
 			nl.ensureRoute({ dst: "default", family: 4, gateway: spec.gateway, dev: link, onlink: true, table });
 			nl.ensureRule({ from: `${spec.primaryIp}/32`, table, priority: ENI_RULE_PRIORITY });
 		});
@@ -103,13 +112,18 @@ export class NetlinkEniLinks implements EniLinks {
 			const problems: string[] = [];
 			const l = nl.linkByName(link);
 			if (!l.up) problems.push(`link ${link} is down`);
-			if (!nl.addrList({ link, family: 4 }).some((a) => a.cidr === `${spec.primaryIp}/32`))
-				problems.push(`link ${link} lacks ${spec.primaryIp}/32`);
+			const addr = `${spec.addrIp ?? spec.primaryIp}/32`;
+			if (!nl.addrList({ link, family: 4 }).some((a) => a.cidr === addr))
+				problems.push(`link ${link} lacks ${addr}`);
 			const routes = nl.routeList({ table, family: 4 });
 			if (!routes.some((r) => r.dst === "default" && r.gateway === spec.gateway && r.dev === link))
 				problems.push(`table ${table} lacks default via ${spec.gateway} dev ${link}`);
 			const rules = nl.ruleList({ family: 4 });
-			if (!rules.some((r) => r.table === table && (r.from === spec.primaryIp || r.from === `${spec.primaryIp}/32`)))
+			if (
+				!rules.some(
+					(r) => r.table === table && (r.from === spec.primaryIp || r.from === `${spec.primaryIp}/32`),
+				)
+			)
 				problems.push(`no rule from ${spec.primaryIp} lookup ${table}`);
 			return problems;
 		});

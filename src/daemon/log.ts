@@ -24,7 +24,10 @@ const LEVELS: Record<Exclude<LogLevel, "silent">, number> = { debug: 20, info: 3
 
 function errJson(e: unknown): unknown {
 	if (e instanceof Error) {
-		const extra = typeof (e as { toJSON?: unknown }).toJSON === "function" ? (e as unknown as { toJSON(): object }).toJSON() : {};
+		const extra =
+			typeof (e as { toJSON?: unknown }).toJSON === "function"
+				? (e as unknown as { toJSON(): object }).toJSON()
+				: {};
 		return { type: e.name, message: e.message, ...extra, stack: e.stack };
 	}
 	return e;
@@ -48,7 +51,9 @@ export function createLogger(
 			const n = LEVELS[lvl];
 			if (n < min) return;
 			try {
-				write(`${JSON.stringify({ level: n, time: Date.now(), ...base, ...bindings, ...fields, msg }, replacer)}\n`);
+				write(
+					`${JSON.stringify({ level: n, time: Date.now(), ...base, ...bindings, ...fields, msg }, replacer)}\n`,
+				);
 			} catch {
 				// a log line must never take the daemon down
 			}

@@ -106,8 +106,15 @@ const MS_BUCKETS = [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 1
 /** The daemon's metrics. */
 export class DaemonMetrics {
 	readonly rpcLatency = new Histogram("terway_rpc_latency", "local API latency in ms", MS_BUCKETS);
-	readonly openapiLatency = new Histogram("aliyun_openapi_latency", "ECS/VPC OpenAPI call latency in ms", MS_BUCKETS);
-	readonly openapiCalls = new Counter("terwayd_openapi_calls_total", "ECS/VPC OpenAPI calls by api and result");
+	readonly openapiLatency = new Histogram(
+		"aliyun_openapi_latency",
+		"ECS/VPC OpenAPI call latency in ms",
+		MS_BUCKETS,
+	);
+	readonly openapiCalls = new Counter(
+		"terwayd_openapi_calls_total",
+		"ECS/VPC OpenAPI calls by api and result",
+	);
 	readonly metadataLatency = new Histogram("aliyun_metadata_latency", "metadata waits in ms", MS_BUCKETS);
 	readonly poolTotal = new Gauge("terway_resource_pool_total_count", "IPs held by the pool");
 	readonly poolIdle = new Gauge("terway_resource_pool_idle_count", "idle IPs in the pool");
@@ -115,7 +122,11 @@ export class DaemonMetrics {
 	readonly eniCount = new Gauge("terway_eniip_factory_eni_count", "ENIs held by the node (primary excluded)");
 	readonly ipCount = new Gauge("terway_eniip_factory_ip_count", "IPs on the node's ENIs");
 	readonly ipAllocCount = new Counter("terway_eniip_factory_ip_alloc_count", "IPs obtained from the cloud");
-	readonly allocLatency = new Histogram("terwayd_alloc_latency_ms", "alloc request latency in ms", MS_BUCKETS);
+	readonly allocLatency = new Histogram(
+		"terwayd_alloc_latency_ms",
+		"alloc request latency in ms",
+		MS_BUCKETS,
+	);
 	readonly allocs = new Counter("terwayd_alloc_total", "alloc requests by result");
 	readonly releases = new Counter("terwayd_release_total", "release requests by reason");
 	readonly gcRuns = new Counter("terwayd_gc_runs_total", "GC passes");

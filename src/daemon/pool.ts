@@ -20,11 +20,11 @@
  * journal entry for a mutation.
  */
 import { randomUUID } from "node:crypto";
-import type { CreateEniSpec, EcsApi, Eni as CloudEni, MetadataApi } from "../cloud/types.ts";
+import type { Eni as CloudEni, CreateEniSpec, EcsApi, MetadataApi } from "../cloud/types.ts";
 import { CloudApiError, isIpCountExceeded, isNotFound, isRetryable } from "../cloud/types.ts";
 import type { EniConfig } from "../core/config/types.ts";
-import { clearInsufficientIp, emptyInhibit, inhibitOnError, pruneInhibit } from "../core/ipam/inhibit.ts";
 import { nextReclaimAt } from "../core/ipam/capacity.ts";
+import { clearInsufficientIp, emptyInhibit, inhibitOnError, pruneInhibit } from "../core/ipam/inhibit.ts";
 import { planPool } from "../core/ipam/pool.ts";
 import { pickIpForPod } from "../core/ipam/select.ts";
 import type {
@@ -37,6 +37,10 @@ import type {
 	PoolSnapshot,
 	VSwitchCandidate,
 } from "../core/ipam/types.ts";
+import { ApiError } from "./errors.ts";
+import type { EniLinkInfo, EniLinks } from "./links.ts";
+import type { Logger } from "./log.ts";
+import type { DaemonMetrics } from "./metrics.ts";
 import type {
 	Allocation,
 	Candidate,
@@ -49,10 +53,6 @@ import type {
 	Store,
 } from "./store/index.ts";
 import { isStoreError } from "./store/index.ts";
-import { ApiError } from "./errors.ts";
-import type { EniLinkInfo, EniLinks } from "./links.ts";
-import type { Logger } from "./log.ts";
-import type { DaemonMetrics } from "./metrics.ts";
 
 /** Tag every ENI we create carries (Terway), plus the instance it was made for. */
 export const TAG_CREATOR = "creator";
@@ -67,6 +67,8 @@ export type NodeInfo = {
 	vswitchIds: string[];
 	securityGroupIds: string[];
 	primaryEniId?: string;
+	/** The node's primary IP (put on ENI links, as Terway does). */
+	primaryIp?: string;
 };
 
 export type PoolTuning = {
@@ -217,7 +219,8 @@ export class PoolManager {
 		const now = this.#now();
 		const s = this.inhibit;
 		const cands: { reason: string; until: number }[] = [];
-		if ((s.allocInhibitUntilMs ?? 0) > now) cands.push({ reason: s.code ?? "QuotaExceeded", until: s.allocInhibitUntilMs! });
+		if ((s.allocInhibitUntilMs ?? 0) > now)
+			cands.push({ reason: s.code ?? "QuotaExceeded", until: s.allocInhibitUntilMs! });
 		if ((s.createInhibitUntilMs ?? 0) > now)
 			cands.push({ reason: s.code ?? "EniPerInstanceLimitExceeded", until: s.createInhibitUntilMs! });
 		const blocked = Object.entries(s.blockedVSwitches).filter(([, u]) => u > now);
@@ -368,7 +371,8 @@ export class PoolManager {
 		const pending: PendingOps = { assign: [], createEni: [], unassign: [], deleteEni: [] };
 		for (const f of this.#inflight.values()) {
 			const d = f.desc;
-			if (d.kind === "assign") pending.assign.push({ eniId: d.eniId, count: d.count, ipv6Count: d.ipv6Count });
+			if (d.kind === "assign")
+				pending.assign.push({ eniId: d.eniId, count: d.count, ipv6Count: d.ipv6Count });
 			else if (d.kind === "createEni")
 				pending.createEni.push({ ipCount: d.ipCount, ipv6Count: d.ipv6Count, vswitchId: d.vswitchId });
 			else if (d.kind === "unassign") pending.unassign.push({ eniId: d.eniId, ips: d.ips });
@@ -394,7 +398,15 @@ export class PoolManager {
 			pending: {
 				...pending,
 				// an ENI being brought up or replayed is busy for the planner too
-				deleteEni: [...pending.deleteEni, ...[...busyEni].filter((id) => !pending.deleteEni.includes(id) && !pending.assign.some((a) => a.eniId === id) && !pending.unassign.some((u) => u.eniId === id))],
+				deleteEni: [
+					...pending.deleteEni,
+					...[...busyEni].filter(
+						(id) =>
+							!pending.deleteEni.includes(id) &&
+							!pending.assign.some((a) => a.eniId === id) &&
+							!pending.unassign.some((u) => u.eniId === id),
+					),
+				],
 			},
 			waiting: this.mode === "exclusive" ? 0 : this.#waiting,
 			vswitches: this.#vswitches,
@@ -469,15 +481,23 @@ export class PoolManager {
 				this.#spawn(`delete:${a.eniId}`, a, () => this.#deleteEni(a.eniId), a.eniId);
 				return undefined;
 			case "waitInhibited": {
-				const busy = [...this.#inflight.values()].some((f) => f.desc.kind === "assign" || f.desc.kind === "createEni" || f.kind === "bringUp");
+				const busy = [...this.#inflight.values()].some(
+					(f) => f.desc.kind === "assign" || f.desc.kind === "createEni" || f.kind === "bringUp",
+				);
 				return {
-					...(busy ? {} : { refuse: `allocation inhibited (${this.#inhibit.code ?? a.reason}) until ${new Date(a.untilMs).toISOString()}` }),
+					...(busy
+						? {}
+						: {
+								refuse: `allocation inhibited (${this.#inhibit.code ?? a.reason}) until ${new Date(a.untilMs).toISOString()}`,
+							}),
 					wakeAt: a.untilMs,
 				};
 			}
 			case "exhausted": {
 				// refuse only once nothing in flight can still serve a waiter
-				const busy = [...this.#inflight.values()].some((f) => f.desc.kind === "assign" || f.desc.kind === "createEni" || f.kind === "bringUp");
+				const busy = [...this.#inflight.values()].some(
+					(f) => f.desc.kind === "assign" || f.desc.kind === "createEni" || f.kind === "bringUp",
+				);
 				if (busy) return undefined;
 				return {
 					refuse:
@@ -516,12 +536,19 @@ export class PoolManager {
 					? this.store.eni(desc.eniId)?.vswitchId
 					: undefined;
 		const before = this.#inhibit;
-		this.#inhibit = inhibitOnError(code, { nowMs: this.#now(), ...(vswitchId ? { vswitchId } : {}) }, this.#inhibit);
+		this.#inhibit = inhibitOnError(
+			code,
+			{ nowMs: this.#now(), ...(vswitchId ? { vswitchId } : {}) },
+			this.#inhibit,
+		);
 		if (this.#inhibit !== before) {
 			this.#d.metrics.inhibited.set({}, 1);
 			this.#d.onInhibit?.(this.inhibit);
 			// a blocked vSwitch shows 0 available until the cache refreshes
-			if (vswitchId) this.#vswitches = this.#vswitches.map((v) => (v.vswitchId === vswitchId ? { ...v, availableIpCount: 0 } : v));
+			if (vswitchId)
+				this.#vswitches = this.#vswitches.map((v) =>
+					v.vswitchId === vswitchId ? { ...v, availableIpCount: 0 } : v,
+				);
 		}
 		if (isIpCountExceeded(e)) this.#log.warn({ code }, "ENI cannot take more addresses");
 		this.#backoff();
@@ -585,7 +612,12 @@ export class PoolManager {
 				status: "inUse",
 				vswitchId: "",
 				ips: [
-					...c.v4.map((ip) => ({ ip: ip.ip, state: ip.state, idleSinceMs: ip.idleSince ?? 0, ...(ip.primary ? { primary: true } : {}) })),
+					...c.v4.map((ip) => ({
+						ip: ip.ip,
+						state: ip.state,
+						idleSinceMs: ip.idleSince ?? 0,
+						...(ip.primary ? { primary: true } : {}),
+					})),
 					...c.v6.map((ip) => ({ ip: ip.ip, ipv6: true, state: ip.state, idleSinceMs: ip.idleSince ?? 0 })),
 				],
 			}));
@@ -601,9 +633,12 @@ export class PoolManager {
 	}
 
 	async #refreshVSwitches(force = false): Promise<void> {
-		if (!force && this.#now() - this.#vswitchesAt < this.#t.vswitchCacheMs && this.#vswitches.length > 0) return;
+		if (!force && this.#now() - this.#vswitchesAt < this.#t.vswitchCacheMs && this.#vswitches.length > 0)
+			return;
 		try {
-			const got = await this.#timed("DescribeVSwitches", () => this.#d.ecs.describeVSwitches(this.node.vswitchIds));
+			const got = await this.#timed("DescribeVSwitches", () =>
+				this.#d.ecs.describeVSwitches(this.node.vswitchIds),
+			);
 			const by = new Map(got.map((v) => [v.vswitchId, v]));
 			this.#vswitches = this.node.vswitchIds
 				.filter((id) => by.has(id))
@@ -629,7 +664,11 @@ export class PoolManager {
 		for (const e of this.store.enis()) {
 			if (!e.ours && e.status === "InUse") continue;
 			if (e.type === "primary" || e.eniId === this.node.primaryEniId) continue;
-			if (e.status === "Available" || e.status === "Attaching" || (e.status === "InUse" && !this.#net.has(e.eniId))) {
+			if (
+				e.status === "Available" ||
+				e.status === "Attaching" ||
+				(e.status === "InUse" && !this.#net.has(e.eniId))
+			) {
 				if (this.#busyEni(e.eniId)) continue;
 				this.#spawn(`bringup:${e.eniId}`, { kind: "other" }, () => this.bringUp(e.eniId), e.eniId);
 			}
@@ -775,7 +814,9 @@ export class PoolManager {
 		if (replay) this.#ownedIntents.add(id);
 		let eni: CloudEni;
 		try {
-			eni = await this.#timed("CreateNetworkInterface", () => this.#d.ecs.createEni(spec, { clientToken: token }));
+			eni = await this.#timed("CreateNetworkInterface", () =>
+				this.#d.ecs.createEni(spec, { clientToken: token }),
+			);
 		} catch (e) {
 			this.#fail(id, e);
 			throw e;
@@ -791,7 +832,10 @@ export class PoolManager {
 		});
 		this.#done(id);
 		this.#d.metrics.ipAllocCount.inc({}, eni.ipv4s.length);
-		this.#log.info({ eniId: eni.eniId, mac: eni.mac, vswitchId: eni.vswitchId, ips: eni.ipv4s }, "created ENI");
+		this.#log.info(
+			{ eniId: eni.eniId, mac: eni.mac, vswitchId: eni.vswitchId, ips: eni.ipv4s },
+			"created ENI",
+		);
 		// from here the store holds the ENI (attaching): the planner must not count it twice
 		const f = key ? this.#inflight.get(key) : undefined;
 		if (f) this.#inflight.set(key as string, { kind: "bringUp", eniId: eni.eniId, desc: { kind: "other" } });
@@ -825,7 +869,10 @@ export class PoolManager {
 			return;
 		}
 		if (cloud.instanceId && cloud.instanceId !== this.node.instanceId) {
-			this.#log.warn({ eniId, instanceId: cloud.instanceId }, "ENI is attached to another instance; forgetting it");
+			this.#log.warn(
+				{ eniId, instanceId: cloud.instanceId },
+				"ENI is attached to another instance; forgetting it",
+			);
 			this.#forgetEni(eniId, `the ENI is attached to ${cloud.instanceId}`);
 			return;
 		}
@@ -849,7 +896,9 @@ export class PoolManager {
 			this.#d.metadata.waitForMac(e.mac, { timeoutMs: this.#t.metadataWaitMs }),
 		);
 		await this.#waitMeta("private-ipv4s", () =>
-			this.#d.metadata.waitForIps(e.mac, [...ips4, ...ips6], "present", { timeoutMs: this.#t.metadataWaitMs }),
+			this.#d.metadata.waitForIps(e.mac, [...ips4, ...ips6], "present", {
+				timeoutMs: this.#t.metadataWaitMs,
+			}),
 		);
 		await this.ensureNet(eniId);
 		if (this.store.eni(eniId)?.status !== "InUse") this.store.setEniStatus(eniId, "InUse");
@@ -862,7 +911,14 @@ export class PoolManager {
 		if (!e) throw new Error(`no ENI ${eniId}`);
 		const md = await this.#d.metadata.eni(e.mac);
 		const link = await this.#d.links.ensure(
-			{ eniId, mac: e.mac, primaryIp: e.primaryIp ?? md.primaryIp, gateway: md.gateway, cidr: md.cidr },
+			{
+				eniId,
+				mac: e.mac,
+				primaryIp: e.primaryIp ?? md.primaryIp,
+				gateway: md.gateway,
+				cidr: md.cidr,
+				...(this.node.primaryIp ? { addrIp: this.node.primaryIp } : {}),
+			},
 			this.#t.linkWaitMs,
 		);
 		const net: EniNet = {
@@ -928,7 +984,10 @@ export class PoolManager {
 		);
 		this.store.completeIntent(id, {});
 		this.#done(id);
-		this.#d.metrics.poolDisposed.inc({ type: "LocalIP", ipStack: family === 4 ? "ipv4" : "ipv6" }, ips.length);
+		this.#d.metrics.poolDisposed.inc(
+			{ type: "LocalIP", ipStack: family === 4 ? "ipv4" : "ipv6" },
+			ips.length,
+		);
 		this.#log.info({ eniId: eni.eniId, ips }, "unassigned IPs");
 	}
 
@@ -941,7 +1000,9 @@ export class PoolManager {
 			const id = this.#begin("detachEni", { eniId, instanceId: this.node.instanceId }, null);
 			try {
 				await this.#timed("DetachNetworkInterface", () => this.#d.ecs.detachEni(eniId, this.node.instanceId));
-				await this.#timed("WaitENIStatus", () => this.#d.ecs.waitEniStatus(eniId, "Available", { backoff: "ENIOps" }));
+				await this.#timed("WaitENIStatus", () =>
+					this.#d.ecs.waitEniStatus(eniId, "Available", { backoff: "ENIOps" }),
+				);
 			} catch (e) {
 				this.#fail(id, e);
 				throw e;
@@ -949,7 +1010,8 @@ export class PoolManager {
 			this.store.completeIntent(id, { status: "Available" });
 			this.#done(id);
 		}
-		if (eni.primaryIp) this.#d.links.remove({ primaryIp: eni.primaryIp, ...(net ? { table: net.link.table } : {}) });
+		if (eni.primaryIp)
+			this.#d.links.remove({ primaryIp: eni.primaryIp, ...(net ? { table: net.link.table } : {}) });
 		this.#net.delete(eniId);
 		await this.#deleteOnly(eniId);
 	}
@@ -976,7 +1038,8 @@ export class PoolManager {
 	async deleteOrphan(eniId: string): Promise<void> {
 		const cloud = await this.#d.ecs.describeEni(eniId);
 		if (!cloud) return;
-		if (cloud.tags[TAG_CREATOR] !== TAG_CREATOR_VALUE || cloud.tags[TAG_INSTANCE] !== this.node.instanceId) return;
+		if (cloud.tags[TAG_CREATOR] !== TAG_CREATOR_VALUE || cloud.tags[TAG_INSTANCE] !== this.node.instanceId)
+			return;
 		if (cloud.instanceId === this.node.instanceId) {
 			const id = this.#begin("detachEni", { eniId, instanceId: this.node.instanceId }, null);
 			try {
@@ -1020,16 +1083,23 @@ export class PoolManager {
 			return;
 		}
 		this.#exclusiveFor.set(podKey, "");
-		this.#spawn(`excl:${podKey}`, { kind: "createEni", ipCount: 1, ipv6Count: this.config.dual ? 1 : 0, vswitchId }, async () => {
-			try {
-				const eniId = await this.#createEni(1, this.config.dual ? 1 : 0, vswitchId);
-				if (eniId) this.#exclusiveFor.set(podKey, eniId);
-			} catch (e) {
-				this.#exclusiveFor.delete(podKey);
-				this.#refusal = { message: `could not create an ENI for ${podKey}: ${errText(e)}`, at: this.#now() };
-				throw e;
-			}
-		});
+		this.#spawn(
+			`excl:${podKey}`,
+			{ kind: "createEni", ipCount: 1, ipv6Count: this.config.dual ? 1 : 0, vswitchId },
+			async () => {
+				try {
+					const eniId = await this.#createEni(1, this.config.dual ? 1 : 0, vswitchId);
+					if (eniId) this.#exclusiveFor.set(podKey, eniId);
+				} catch (e) {
+					this.#exclusiveFor.delete(podKey);
+					this.#refusal = {
+						message: `could not create an ENI for ${podKey}: ${errText(e)}`,
+						at: this.#now(),
+					};
+					throw e;
+				}
+			},
+		);
 	}
 
 	/** Exclusive mode: forget the reservation once the pod holds the ENI. */
@@ -1060,7 +1130,12 @@ export class PoolManager {
 					return;
 				}
 				log.info({}, "replaying CreateNetworkInterface with its ClientToken");
-				await this.#createEni(params.ipv4Count + 1, params.ipv6Count, params.vswitchId, it as Intent<"createEni">);
+				await this.#createEni(
+					params.ipv4Count + 1,
+					params.ipv6Count,
+					params.vswitchId,
+					it as Intent<"createEni">,
+				);
 				return;
 			}
 			case "assignIpv4":
@@ -1072,16 +1147,26 @@ export class PoolManager {
 				}
 				log.info({ eniId: eni.eniId }, "replaying an assign with its ClientToken");
 				try {
-					await this.#assignFamily(eni, it.op === "assignIpv4" ? 4 : 6, (it.params as { count: number }).count, it);
+					await this.#assignFamily(
+						eni,
+						it.op === "assignIpv4" ? 4 : 6,
+						(it.params as { count: number }).count,
+						it,
+					);
 				} catch (e) {
-					if (isNotFound(e) && this.store.intent(it.id)?.state === "pending") this.store.failIntent(it.id, errText(e), true);
+					if (isNotFound(e) && this.store.intent(it.id)?.state === "pending")
+						this.store.failIntent(it.id, errText(e), true);
 					throw e;
 				}
 				return;
 			}
 			case "attachEni": {
 				const cloud = await this.#d.ecs.describeEni(p.eniId!);
-				if (cloud && cloud.instanceId === this.node.instanceId && (cloud.status === "InUse" || cloud.status === "Attaching")) {
+				if (
+					cloud &&
+					cloud.instanceId === this.node.instanceId &&
+					(cloud.status === "InUse" || cloud.status === "Attaching")
+				) {
 					this.store.completeIntent(it.id, { status: "Attaching" });
 				} else {
 					this.store.rollbackIntent(it.id);
@@ -1092,7 +1177,8 @@ export class PoolManager {
 			case "detachEni": {
 				const cloud = await this.#d.ecs.describeEni(p.eniId!);
 				if (!cloud || cloud.status === "Available" || cloud.status === "Detaching") {
-					if (cloud?.status === "Detaching") await this.#d.ecs.waitEniStatus(p.eniId!, "Available", { backoff: "ENIOps" });
+					if (cloud?.status === "Detaching")
+						await this.#d.ecs.waitEniStatus(p.eniId!, "Available", { backoff: "ENIOps" });
 					this.store.completeIntent(it.id, { status: "Available" });
 					if (!cloud) this.#forgetEni(p.eniId!, "the ENI no longer exists in the cloud");
 					else if (this.store.eni(p.eniId!)?.ours) await this.#deleteOnly(p.eniId!);

@@ -9,7 +9,7 @@
  *
  * Never touches an ENI with work in flight; never removes an allocated IP (it is reported).
  */
-import type { EcsApi, Eni as CloudEni } from "../cloud/types.ts";
+import type { Eni as CloudEni, EcsApi } from "../cloud/types.ts";
 import type { Logger } from "./log.ts";
 import { type PoolManager, TAG_CREATOR, TAG_CREATOR_VALUE, TAG_INSTANCE } from "./pool.ts";
 import { canonicalIp } from "./store/index.ts";
@@ -105,7 +105,9 @@ export async function reconcile(pool: PoolManager, ecs: EcsApi, log: Logger): Pr
 			r.adoptedIps.push(...fresh);
 		}
 	}
-	const tagged = await ecs.describeEnis({ tags: { [TAG_CREATOR]: TAG_CREATOR_VALUE, [TAG_INSTANCE]: node.instanceId } });
+	const tagged = await ecs.describeEnis({
+		tags: { [TAG_CREATOR]: TAG_CREATOR_VALUE, [TAG_INSTANCE]: node.instanceId },
+	});
 	r.orphans = tagged.filter((e) => !store.eni(e.eniId) && !pendingEnis.has(e.eniId));
 	if (r.adoptedIps.length + r.forgottenIps.length > 0)
 		log.info({ adopted: r.adoptedIps, forgotten: r.forgottenIps }, "IPs reconciled with the cloud");

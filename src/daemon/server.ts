@@ -56,7 +56,10 @@ export async function handle(d: Daemon, req: Request, log: Logger): Promise<Resp
 		return r;
 	} finally {
 		const api = path.startsWith("/v1/pods/") ? "/v1/pods" : path;
-		d.metrics.rpcLatency.observe({ rpc_api: `${req.method} ${api}`, error: status >= 400 ? String(status) : "" }, performance.now() - t0);
+		d.metrics.rpcLatency.observe(
+			{ rpc_api: `${req.method} ${api}`, error: status >= 400 ? String(status) : "" },
+			performance.now() - t0,
+		);
 	}
 }
 

@@ -2,7 +2,12 @@ import { describe, expect, test } from "bun:test";
 import { ApiError } from "./errors.ts";
 import { parseAllocRequest, parseJsonBody, parseReleaseRequest } from "./validate.ts";
 
-const ok = { pod: { namespace: "default", name: "web-0" }, containerId: "abc123", netns: "/var/run/netns/x", ifname: "eth0" };
+const ok = {
+	pod: { namespace: "default", name: "web-0" },
+	containerId: "abc123",
+	netns: "/var/run/netns/x",
+	ifname: "eth0",
+};
 
 function fieldOf(f: () => unknown): string | undefined {
 	try {
@@ -44,7 +49,10 @@ describe("alloc request", () => {
 describe("release request", () => {
 	test("containerId is optional", () => {
 		expect(parseReleaseRequest({ pod: ok.pod })).toEqual({ pod: ok.pod });
-		expect(parseReleaseRequest({ pod: ok.pod, containerId: "c1" })).toEqual({ pod: ok.pod, containerId: "c1" });
+		expect(parseReleaseRequest({ pod: ok.pod, containerId: "c1" })).toEqual({
+			pod: ok.pod,
+			containerId: "c1",
+		});
 	});
 	test("wrong types are refused", () => {
 		expect(fieldOf(() => parseReleaseRequest({ pod: ok.pod, containerId: [] }))).toBe("containerId");

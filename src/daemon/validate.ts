@@ -21,7 +21,12 @@ function typeName(v: unknown): string {
 	return v === null ? "null" : Array.isArray(v) ? "array" : typeof v;
 }
 
-function str(o: Obj, key: string, path: string, opts: { optional?: boolean; max?: number } = {}): string | undefined {
+function str(
+	o: Obj,
+	key: string,
+	path: string,
+	opts: { optional?: boolean; max?: number } = {},
+): string | undefined {
 	const v = o[key];
 	if (v === undefined) {
 		if (opts.optional) return undefined;
@@ -29,7 +34,8 @@ function str(o: Obj, key: string, path: string, opts: { optional?: boolean; max?
 	}
 	if (typeof v !== "string") throw badRequest(path, `must be a string, not ${typeName(v)}`);
 	if (v.length === 0) throw badRequest(path, "must not be empty");
-	if (opts.max !== undefined && v.length > opts.max) throw badRequest(path, `is longer than ${opts.max} characters`);
+	if (opts.max !== undefined && v.length > opts.max)
+		throw badRequest(path, `is longer than ${opts.max} characters`);
 	return v;
 }
 
@@ -45,9 +51,11 @@ export function parsePodRef(v: unknown, path = "pod"): PodRef {
 	if (!isObj(v)) throw badRequest(path, `must be an object, not ${typeName(v)}`);
 	checkKeys(v, ["namespace", "name", "uid"], path);
 	const namespace = str(v, "namespace", `${path}.namespace`, { max: 63 }) as string;
-	if (!DNS_LABEL.test(namespace)) throw badRequest(`${path}.namespace`, `${JSON.stringify(namespace)} is not a DNS-1123 label`);
+	if (!DNS_LABEL.test(namespace))
+		throw badRequest(`${path}.namespace`, `${JSON.stringify(namespace)} is not a DNS-1123 label`);
 	const name = str(v, "name", `${path}.name`, { max: 253 }) as string;
-	if (!DNS_SUBDOMAIN.test(name)) throw badRequest(`${path}.name`, `${JSON.stringify(name)} is not a DNS-1123 subdomain`);
+	if (!DNS_SUBDOMAIN.test(name))
+		throw badRequest(`${path}.name`, `${JSON.stringify(name)} is not a DNS-1123 subdomain`);
 	const uid = str(v, "uid", `${path}.uid`, { optional: true, max: 128 });
 	return uid === undefined ? { namespace, name } : { namespace, name, uid };
 }

@@ -19,9 +19,27 @@ describe("local API", () => {
 		const before = state();
 		const cases: [string, string, unknown, number, string | undefined][] = [
 			["POST", "/v1/alloc", "{not json", 400, "body"],
-			["POST", "/v1/alloc", { pod: { namespace: "default" }, containerId: "c", netns: "/x", ifname: "eth0" }, 400, "pod.name"],
-			["POST", "/v1/alloc", { pod: { namespace: "default", name: "a" }, containerId: 7, netns: "/x", ifname: "eth0" }, 400, "containerId"],
-			["POST", "/v1/alloc", { pod: { namespace: "default", name: "a" }, containerId: "c", netns: "rel", ifname: "eth0" }, 400, "netns"],
+			[
+				"POST",
+				"/v1/alloc",
+				{ pod: { namespace: "default" }, containerId: "c", netns: "/x", ifname: "eth0" },
+				400,
+				"pod.name",
+			],
+			[
+				"POST",
+				"/v1/alloc",
+				{ pod: { namespace: "default", name: "a" }, containerId: 7, netns: "/x", ifname: "eth0" },
+				400,
+				"containerId",
+			],
+			[
+				"POST",
+				"/v1/alloc",
+				{ pod: { namespace: "default", name: "a" }, containerId: "c", netns: "rel", ifname: "eth0" },
+				400,
+				"netns",
+			],
 			["POST", "/v1/release", { pod: "x" }, 400, "pod"],
 			["GET", "/v1/alloc", undefined, 400, "method"],
 			["GET", "/v1/pods/default/nobody", undefined, 404, undefined],
@@ -44,7 +62,10 @@ describe("local API", () => {
 		const info = await h.call("GET", "/v1/pods/default/web-0?containerId=cid1");
 		expect(info.body.ipv4.ip).toBe(a.body.ipv4.ip);
 		expect(info.body.existing).toBe(true);
-		const rel = await h.call("POST", "/v1/release", { pod: { namespace: "default", name: "web-0" }, containerId: "cid1" });
+		const rel = await h.call("POST", "/v1/release", {
+			pod: { namespace: "default", name: "web-0" },
+			containerId: "cid1",
+		});
 		expect(rel.body).toEqual({ released: true, ips: [a.body.ipv4.ip] });
 		const again = await h.call("POST", "/v1/release", { pod: { namespace: "default", name: "web-0" } });
 		expect(again.body).toEqual({ released: false, ips: [] });
@@ -70,7 +91,9 @@ describe("local API", () => {
 		const run = await h.call("POST", "/v1/gc");
 		expect(run.body.applied).toBe(true);
 		expect(h.store.allocations()).toEqual([]);
-		const metrics = await fetch("http://terwayd/metrics", { unix: h.socket } as RequestInit).then((r) => r.text());
+		const metrics = await fetch("http://terwayd/metrics", { unix: h.socket } as RequestInit).then((r) =>
+			r.text(),
+		);
 		expect(metrics).toContain("terway_resource_pool_idle_count");
 		expect(metrics).toContain("aliyun_openapi_latency_bucket");
 		expect(metrics).toContain("terwayd_alloc_latency_ms_count");
@@ -86,7 +109,17 @@ describe("local API", () => {
 		expect(statSync(h.socket).mode & 0o777).toBe(0o600);
 		if (!canRun("non-root socket client")) return;
 		const r = Bun.spawnSync(
-			["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "curl", "-sS", "--unix-socket", h.socket, "http://terwayd/v1/status"],
+			[
+				"setpriv",
+				"--reuid=65534",
+				"--regid=65534",
+				"--clear-groups",
+				"curl",
+				"-sS",
+				"--unix-socket",
+				h.socket,
+				"http://terwayd/v1/status",
+			],
 			{ stdout: "pipe", stderr: "pipe" },
 		);
 		expect(r.exitCode).not.toBe(0);

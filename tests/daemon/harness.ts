@@ -85,7 +85,12 @@ export async function startDaemon(opts: HarnessOptions = {}): Promise<Harness> {
 		eniConf,
 		nodeName: "node-1",
 		exclusive: opts.exclusive ?? false,
-		tuning: { batchDelayMs: 20, allocWaitMs: opts.allocWaitMs ?? 20_000, metadataWaitMs: 3000, retryDelayMs: 20 },
+		tuning: {
+			batchDelayMs: 20,
+			allocWaitMs: opts.allocWaitMs ?? 20_000,
+			metadataWaitMs: 3000,
+			retryDelayMs: 20,
+		},
 		gcPeriodMs: 0,
 		syncPeriodMs: 0,
 	});

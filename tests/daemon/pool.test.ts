@@ -30,7 +30,9 @@ describe("allocation", () => {
 		expect(ips.size).toBe(100);
 		const enis = hh.store.enis().length;
 		const calls = hh.calls("AssignPrivateIpAddresses") + hh.calls("CreateNetworkInterface");
-		console.log(`100 allocs: ${hh.calls("AssignPrivateIpAddresses")} Assign + ${hh.calls("CreateNetworkInterface")} Create, ${enis} ENIs`);
+		console.log(
+			`100 allocs: ${hh.calls("AssignPrivateIpAddresses")} Assign + ${hh.calls("CreateNetworkInterface")} Create, ${enis} ENIs`,
+		);
 		expect(calls).toBeLessThanOrEqual(Math.ceil(100 / 10) + enis);
 		expect(hh.store.checkInvariants()).toEqual([]);
 		// idempotent per pod + containerId
@@ -80,7 +82,9 @@ describe("allocation", () => {
 		h = await startDaemon({ mutate: (s) => void (s.metadataLagMs = 400), eniConf: { min_pool_size: 0 } });
 		const r = await h.alloc("lag");
 		expect(r.status).toBe(200);
-		const md = await fetch(`${h.sim.metadataUrl}/latest/meta-data/network/interfaces/macs/${r.body.eni.mac}/private-ipv4s`);
+		const md = await fetch(
+			`${h.sim.metadataUrl}/latest/meta-data/network/interfaces/macs/${r.body.eni.mac}/private-ipv4s`,
+		);
 		expect(await md.text()).toContain(r.body.ipv4.ip);
 	}, 30_000);
 

@@ -19,7 +19,11 @@ export function registerDaemon(program: Command): void {
 				"do not touch the ENIs' Linux links (worlds without kernel links, e.g. the loopback sim)",
 			),
 		)
-		.addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
+		.addOption(
+			new Option("--log-level <level>", "log level")
+				.choices(["debug", "info", "warn", "error"])
+				.default("info"),
+		)
 		.addHelpText(
 			"after",
 			`

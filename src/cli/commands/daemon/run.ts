@@ -8,7 +8,12 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { createCloud } from "../../../cloud/index.ts";
-import { isEniConfigError, mergePatch, parseDaemonConfig, resolveEniConf } from "../../../core/config/eni-config.ts";
+import {
+	isEniConfigError,
+	mergePatch,
+	parseDaemonConfig,
+	resolveEniConf,
+} from "../../../core/config/eni-config.ts";
 import type { EniConfig, JsonObject } from "../../../core/config/types.ts";
 import { Daemon } from "../../../daemon/daemon.ts";
 import { type KubeHooks, NodeAgentHooks } from "../../../daemon/kube.ts";
@@ -43,7 +48,10 @@ function readConfigFile(path: string): unknown {
 		if (/\.ya?ml$/i.test(path)) return Bun.YAML.parse(text);
 		return JSON.parse(text);
 	} catch (e) {
-		throw new ExitError(`config ${path} is not valid ${/\.ya?ml$/i.test(path) ? "YAML" : "JSON"}: ${(e as Error).message}`, 2);
+		throw new ExitError(
+			`config ${path} is not valid ${/\.ya?ml$/i.test(path) ? "YAML" : "JSON"}: ${(e as Error).message}`,
+			2,
+		);
 	}
 }
 
@@ -83,8 +91,13 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 		try {
 			base = JSON.parse(await agent.readEniConfig(cfg.configMap.namespace)) as JsonObject;
 		} catch (e) {
-			if (e instanceof ConfigMapMissingError) log.warn({ err: e }, "no eni-config ConfigMap; using the config file only");
-			else if (e instanceof SyntaxError) throw new ExitError(`ConfigMap ${cfg.configMap.namespace}/eni-config: eni_conf is not JSON: ${e.message}`, 2);
+			if (e instanceof ConfigMapMissingError)
+				log.warn({ err: e }, "no eni-config ConfigMap; using the config file only");
+			else if (e instanceof SyntaxError)
+				throw new ExitError(
+					`ConfigMap ${cfg.configMap.namespace}/eni-config: eni_conf is not JSON: ${e.message}`,
+					2,
+				);
 			else throw new ExitError(`cannot read the eni-config ConfigMap: ${(e as Error).message}`);
 		}
 		const node = await agent.getNode().catch((e) => {
@@ -92,7 +105,11 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 		});
 		const dyn = await agent.readDynamicConfig(node);
 		try {
-			const r = resolveEniConf(mergePatch(base, cfg.eniConfRaw), dyn?.eniConf, dyn ? { overlayName: dyn.name } : {});
+			const r = resolveEniConf(
+				mergePatch(base, cfg.eniConfRaw),
+				dyn?.eniConf,
+				dyn ? { overlayName: dyn.name } : {},
+			);
 			eniConf = r.config;
 			for (const w of r.warnings) log.warn({}, w);
 		} catch (e) {
