@@ -8,7 +8,8 @@
  *   daemon IPExhausted            -> 100 (STATUS: 50)
  *   daemon other answers          -> 101
  *   DriftError (CHECK)            -> 104 with every drift in details
- *   DatapathError / LinuxError    -> 103 (the ADD already rolled back)
+ *   ApplyError "eni-not-found"    -> 102 (the ENI the daemon named is not on the node)
+ *   ApplyError / DatapathError / LinuxError -> 103 (the ADD already rolled back)
  *   a gone netns during DEL       -> success (ptp cmdDel)
  *   anything else                 -> 999, stack in the log only
  *
@@ -17,6 +18,7 @@
 import { CNI_CODES, CniError, isCniError } from "../core/cni/errors.ts";
 import type { CniCommand } from "../core/cni/types.ts";
 import { isInvalidValue } from "../core/net/value-error.ts";
+import type { ApplyError } from "../linux/apply.ts";
 import { isNotFoundError, LinuxError } from "../linux/errors.ts";
 import { DaemonApiError, DaemonUnavailableError, DatapathError, DriftError } from "./errors.ts";
 import { createLogger, fileSink, type Logger } from "./log.ts";
@@ -27,6 +29,9 @@ export const ABOUT = "terway CNI plugin (terwayctl)";
 
 /** Terway's debug log (conflist `debug: true`). */
 export const DEBUG_LOG = "/var/log/terway.cni.log";
+
+/** ApplyError by name: apply.ts (and its FFI imports) stays out of the VERSION path. */
+const isApplyError = (e: unknown): e is ApplyError => e instanceof Error && e.name === "ApplyError";
 
 /** Classify any error a handler threw (the one mapping site). */
 export function mapError(e: unknown, ctx: { command: CniCommand; log: Logger }): CniError | "ok" {
@@ -67,6 +72,11 @@ export function mapError(e: unknown, ctx: { command: CniCommand; log: Logger }):
 	if (ctx.command === "DEL" && e instanceof LinuxError && e.op === "netns.open" && isNotFoundError(e)) {
 		ctx.log.info({ err: e }, "netns already gone: nothing to remove");
 		return "ok";
+	}
+	if (isApplyError(e)) {
+		const code = e.reason === "eni-not-found" ? CNI_CODES.EniNotFound : CNI_CODES.DatapathFailed;
+		const details = e.rollbackErrors.length > 0 ? `rollback incomplete: ${e.rollbackErrors.join("; ")}` : "";
+		return new CniError(code, `datapath: ${e.message}`, details, { cause: e });
 	}
 	if (e instanceof DatapathError || e instanceof LinuxError) {
 		return new CniError(CNI_CODES.DatapathFailed, `datapath: ${e.message}`, "", { cause: e });

@@ -490,3 +490,31 @@ describe("error mapping (main.ts)", () => {
 		expect(r.out).not.toContain("    at ");
 	});
 });
+
+describe("error mapping of datapath failures", () => {
+	const applyError = (reason: string, rollbackErrors: string[] = []) =>
+		Object.assign(new Error("host: ip link add ...: exists"), { name: "ApplyError", reason, rollbackErrors });
+	for (const [reason, code] of [
+		["eni-not-found", 102],
+		["conflict", 103],
+		["kernel", 103],
+	] as const) {
+		test(`ApplyError ${reason} -> ${code}`, async () => {
+			const r = await run(ENV, CONF, {
+				add: async () => {
+					throw applyError(reason);
+				},
+			});
+			expect(r.json.code).toBe(code);
+			expect(r.json.msg).toContain("datapath:");
+		});
+	}
+	test("an incomplete rollback is reported in details", async () => {
+		const r = await run(ENV, CONF, {
+			add: async () => {
+				throw applyError("kernel", ["pod: ip addr add x: EBUSY"]);
+			},
+		});
+		expect(r.json.details).toBe("rollback incomplete: pod: ip addr add x: EBUSY");
+	});
+});
