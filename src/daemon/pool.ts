@@ -994,7 +994,7 @@ export class PoolManager {
 	/** Detach → wait Available → Delete → wait gone, each journaled. Only ENIs we created. */
 	async #deleteEni(eniId: string): Promise<void> {
 		const eni = this.store.eni(eniId);
-		if (!eni || !eni.ours) return;
+		if (!eni?.ours) return;
 		const net = this.#net.get(eniId);
 		if (eni.status !== "Available") {
 			const id = this.#begin("detachEni", { eniId, instanceId: this.node.instanceId }, null);

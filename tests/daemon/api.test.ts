@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { statSync } from "node:fs";
+import type {
+	AllocResponse,
+	GcReport,
+	MappingRow,
+	PoolSummary,
+	StatusResponse,
+} from "../../src/daemon/api-types.ts";
 import { canRun } from "../helpers/env.ts";
 import { type Harness, startDaemon } from "./harness.ts";
 
@@ -48,7 +55,7 @@ describe("local API", () => {
 		for (const [m, p, b, status, field] of cases) {
 			const r = await h.call(m, p, b);
 			expect({ m, p, status: r.status, field: r.body.error?.field }).toEqual({ m, p, status, field });
-			expect(typeof r.body.error.message).toBe("string");
+			expect(typeof r.body.error?.message).toBe("string");
 		}
 		expect(state()).toBe(before);
 	});
@@ -57,16 +64,16 @@ describe("local API", () => {
 		const a = await h.alloc("web-0", "cid1");
 		expect(a.status).toBe(200);
 		expect(a.body.datapath).toBe("veth");
-		expect(a.body.ipv4.gateway).toMatch(/^198\.18\./);
-		expect(a.body.ipv4.prefixLen).toBe(20);
-		const info = await h.call("GET", "/v1/pods/default/web-0?containerId=cid1");
-		expect(info.body.ipv4.ip).toBe(a.body.ipv4.ip);
+		expect(a.body.ipv4?.gateway).toMatch(/^198\.18\./);
+		expect(a.body.ipv4?.prefixLen).toBe(20);
+		const info = await h.call<AllocResponse>("GET", "/v1/pods/default/web-0?containerId=cid1");
+		expect(info.body.ipv4?.ip).toBe(a.body.ipv4?.ip);
 		expect(info.body.existing).toBe(true);
 		const rel = await h.call("POST", "/v1/release", {
 			pod: { namespace: "default", name: "web-0" },
 			containerId: "cid1",
 		});
-		expect(rel.body).toEqual({ released: true, ips: [a.body.ipv4.ip] });
+		expect(rel.body).toEqual({ released: true, ips: [a.body.ipv4?.ip] });
 		const again = await h.call("POST", "/v1/release", { pod: { namespace: "default", name: "web-0" } });
 		expect(again.body).toEqual({ released: false, ips: [] });
 		expect((await h.call("GET", "/v1/pods/default/web-0")).status).toBe(404);
@@ -74,17 +81,17 @@ describe("local API", () => {
 
 	test("status, pool, enis, mapping, gc and metrics answer", async () => {
 		await h.alloc("m-0");
-		const st = await h.call("GET", "/v1/status");
+		const st = await h.call<StatusResponse>("GET", "/v1/status");
 		expect(st.body.kubernetes).toBe("standalone");
 		expect(st.body.mode).toBe("shared");
-		const pool = await h.call("GET", "/v1/pool");
+		const pool = await h.call<{ pool: PoolSummary }>("GET", "/v1/pool");
 		expect(pool.body.pool.capacity).toBe(140);
-		const enis = await h.call("GET", "/v1/enis");
+		const enis = await h.call<unknown[]>("GET", "/v1/enis");
 		expect(enis.body.length).toBeGreaterThan(0);
-		const mapping = await h.call("GET", "/v1/mapping");
+		const mapping = await h.call<MappingRow[]>("GET", "/v1/mapping");
 		expect(mapping.body.flatMap((r: { problems: string[] }) => r.problems)).toEqual([]);
 		expect(mapping.body.some((r: { pod?: string }) => r.pod === "default/m-0")).toBe(true);
-		const gc = await h.call("GET", "/v1/gc");
+		const gc = await h.call<GcReport>("GET", "/v1/gc");
 		// the sandbox netns paths of these fake pods do not exist: standalone GC offers them
 		expect(gc.body.applied).toBe(false);
 		expect(gc.body.allocations.some((a: { pod: string }) => a.pod === "default/m-0")).toBe(true);
@@ -101,7 +108,7 @@ describe("local API", () => {
 
 	test("per-pod serialization: the same pod+container concurrently gets one allocation", async () => {
 		const rs = await Promise.all(Array.from({ length: 5 }, () => h.alloc("same", "c-same")));
-		expect(new Set(rs.map((r) => r.body.ipv4.ip)).size).toBe(1);
+		expect(new Set(rs.map((r) => r.body.ipv4?.ip)).size).toBe(1);
 		expect(rs.filter((r) => r.body.existing === false).length).toBe(1);
 	});
 
@@ -137,7 +144,7 @@ describe("crash recovery", () => {
 		await h.daemon.pool.idle();
 		expect(h.store.pendingIntents()).toEqual([]);
 		expect(h.store.checkInvariants()).toEqual([]);
-		const mapping = await h.call("GET", "/v1/mapping");
+		const mapping = await h.call<MappingRow[]>("GET", "/v1/mapping");
 		expect(mapping.body.flatMap((r: { problems: string[] }) => r.problems)).toEqual([]);
 	});
 });

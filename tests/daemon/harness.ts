@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createCloud } from "../../src/cloud/index.ts";
 import { parseEniConf } from "../../src/core/config/eni-config.ts";
-import type { AllocRequest } from "../../src/daemon/api-types.ts";
+import type { AllocRequest, AllocResponse, ApiErrorBody } from "../../src/daemon/api-types.ts";
 import { Daemon } from "../../src/daemon/daemon.ts";
 import { NoEniLinks } from "../../src/daemon/links.ts";
 import { createLogger, silentLogger } from "../../src/daemon/log.ts";
@@ -17,6 +17,12 @@ import { Store } from "../../src/daemon/store/index.ts";
 import type { Scenario } from "../../src/sim/contracts.ts";
 import { FAST_BACKOFFS, POD_VSW, type Sim, startSim } from "../cloud/sim.ts";
 
+/**
+ * An answer over the socket. `body` is typed as the route's success body `T`; on a 4xx/5xx it is
+ * an `ApiErrorBody` instead, hence `error` is there (optional) for the tests that check it.
+ */
+export type Reply<T> = { status: number; body: T & Partial<ApiErrorBody> };
+
 export type Harness = {
 	sim: Sim;
 	daemon: Daemon;
@@ -24,8 +30,8 @@ export type Harness = {
 	socket: string;
 	dir: string;
 	/** curl-like call over the socket. */
-	call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
-	alloc(name: string, cid?: string): Promise<{ status: number; body: any }>;
+	call<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<Reply<T>>;
+	alloc(name: string, cid?: string): Promise<Reply<AllocResponse>>;
 	/** OpenAPI calls of `action` in the sim's request log since the harness started. */
 	calls(action: string): number;
 	stop(): Promise<void>;
@@ -100,7 +106,11 @@ export async function startDaemon(opts: HarnessOptions = {}): Promise<Harness> {
 	if (!opts.noWarmUp) await daemon.warmUp(30_000);
 	else void daemon.warmUp(30_000);
 	const seq0 = sim.log.since(0).at(-1)?.seq ?? 0;
-	const call = async (method: string, path: string, body?: unknown) => {
+	const call = async <T = Record<string, unknown>>(
+		method: string,
+		path: string,
+		body?: unknown,
+	): Promise<Reply<T>> => {
 		const res = await fetch(`http://terwayd${path}`, {
 			method,
 			unix: socket,
@@ -111,7 +121,7 @@ export async function startDaemon(opts: HarnessOptions = {}): Promise<Harness> {
 		try {
 			parsed = JSON.parse(text);
 		} catch {}
-		return { status: res.status, body: parsed as any };
+		return { status: res.status, body: parsed as Reply<T>["body"] };
 	};
 	const h: Harness = {
 		sim,
@@ -121,7 +131,7 @@ export async function startDaemon(opts: HarnessOptions = {}): Promise<Harness> {
 		dir,
 		call,
 		alloc: (name, cid = `c-${name}`) =>
-			call("POST", "/v1/alloc", {
+			call<AllocResponse>("POST", "/v1/alloc", {
 				pod: { namespace: "default", name },
 				containerId: cid,
 				netns: `/var/run/netns/${name}`,

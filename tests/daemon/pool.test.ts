@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import type { PoolSummary, StatusResponse } from "../../src/daemon/api-types.ts";
 import { type Harness, startDaemon } from "./harness.ts";
 
 let h: Harness | undefined;
@@ -10,7 +11,7 @@ afterEach(async () => {
 describe("terwayd against the loopback sim", () => {
 	test("cold start fills the pool to min_pool_size", async () => {
 		h = await startDaemon({ eniConf: { min_pool_size: 3, max_pool_size: 5 } });
-		const st = await h.call("GET", "/v1/status");
+		const st = await h.call<StatusResponse>("GET", "/v1/status");
 		expect(st.status).toBe(200);
 		expect(st.body.phase).toBe("ready");
 		expect(st.body.pool.idle).toBeGreaterThanOrEqual(3);
@@ -26,7 +27,7 @@ describe("allocation", () => {
 		const res = await Promise.all(Array.from({ length: 100 }, (_, i) => hh.alloc(`p${i}`)));
 		const bad = res.filter((r) => r.status !== 200);
 		expect(bad).toEqual([]);
-		const ips = new Set(res.map((r) => r.body.ipv4.ip));
+		const ips = new Set(res.map((r) => r.body.ipv4?.ip));
 		expect(ips.size).toBe(100);
 		const enis = hh.store.enis().length;
 		const calls = hh.calls("AssignPrivateIpAddresses") + hh.calls("CreateNetworkInterface");
@@ -38,7 +39,7 @@ describe("allocation", () => {
 		// idempotent per pod + containerId
 		const again = await hh.alloc("p7");
 		expect(again.body.existing).toBe(true);
-		expect(again.body.ipv4.ip).toBe(res[7]!.body.ipv4.ip);
+		expect(again.body.ipv4?.ip).toBe(res[7]?.body.ipv4?.ip);
 	}, 60_000);
 
 	test("release + idle reclaim shrink the pool to max_pool_size", async () => {
@@ -54,7 +55,7 @@ describe("allocation", () => {
 		let idle = 99;
 		while (Date.now() < deadline) {
 			await hh.daemon.pool.idle();
-			idle = (await hh.call("GET", "/v1/pool")).body.pool.idle;
+			idle = (await hh.call<{ pool: PoolSummary }>("GET", "/v1/pool")).body.pool.idle;
 			if (idle <= 4) break;
 			await Bun.sleep(50);
 		}
@@ -74,18 +75,23 @@ describe("allocation", () => {
 		});
 		const res = await Promise.all(Array.from({ length: 40 }, (_, i) => hh.alloc(`f${i}`)));
 		expect(res.filter((r) => r.status !== 200).map((r) => r.body)).toEqual([]);
-		expect(new Set(res.map((r) => r.body.ipv4.ip)).size).toBe(40);
+		expect(new Set(res.map((r) => r.body.ipv4?.ip)).size).toBe(40);
 		expect(hh.store.checkInvariants()).toEqual([]);
 	}, 60_000);
 
 	test("metadata lag is waited out", async () => {
-		h = await startDaemon({ mutate: (s) => void (s.metadataLagMs = 400), eniConf: { min_pool_size: 0 } });
+		h = await startDaemon({
+			mutate: (s) => {
+				s.metadataLagMs = 400;
+			},
+			eniConf: { min_pool_size: 0 },
+		});
 		const r = await h.alloc("lag");
 		expect(r.status).toBe(200);
 		const md = await fetch(
 			`${h.sim.metadataUrl}/latest/meta-data/network/interfaces/macs/${r.body.eni.mac}/private-ipv4s`,
 		);
-		expect(await md.text()).toContain(r.body.ipv4.ip);
+		expect(await md.text()).toContain(String(r.body.ipv4?.ip));
 	}, 30_000);
 
 	test("dual stack: every pod gets an IPv4 and an IPv6 from the same ENI", async () => {
@@ -94,8 +100,8 @@ describe("allocation", () => {
 		const res = await Promise.all(Array.from({ length: 12 }, (_, i) => hh.alloc(`d${i}`)));
 		expect(res.every((r) => r.status === 200)).toBe(true);
 		for (const r of res) {
-			expect(r.body.ipv6.ip).toContain(":");
-			expect(hh.store.ip(r.body.ipv6.ip)?.eniId).toBe(r.body.eni.id);
+			expect(r.body.ipv6?.ip).toContain(":");
+			expect(hh.store.ip(String(r.body.ipv6?.ip))?.eniId).toBe(r.body.eni.id);
 		}
 		expect(hh.calls("AssignIpv6Addresses") + hh.calls("CreateNetworkInterface")).toBeGreaterThan(0);
 	}, 30_000);
@@ -111,10 +117,10 @@ describe("exhaustion and limits", () => {
 		});
 		const r = await hh.alloc("x1");
 		expect(r.status).toBe(507);
-		expect(r.body.error.code).toBe("IPExhausted");
-		expect(r.body.error.message).toContain("IpNotEnough");
-		const st = await hh.call("GET", "/v1/status");
-		expect(st.body.inhibit.reason).toContain("IpNotEnough");
+		expect(r.body.error?.code).toBe("IPExhausted");
+		expect(r.body.error?.message).toContain("IpNotEnough");
+		const st = await hh.call<StatusResponse>("GET", "/v1/status");
+		expect(st.body.inhibit?.reason).toContain("IpNotEnough");
 		expect(hh.store.allocations()).toEqual([]);
 		// IPs come back: the fault goes and the block expires
 		hh.sim.faults.remove(rule.id);
@@ -125,7 +131,9 @@ describe("exhaustion and limits", () => {
 
 	test("ENI limit reached → clear 507 EniLimitReached", async () => {
 		h = await startDaemon({
-			mutate: (s) => void (s.nodes.instanceType = "ecs.g7.large"),
+			mutate: (s) => {
+				s.nodes.instanceType = "ecs.g7.large";
+			},
 			eniConf: { min_pool_size: 0, max_pool_size: 0 },
 			allocWaitMs: 5000,
 		});
@@ -135,6 +143,6 @@ describe("exhaustion and limits", () => {
 		const refused = res.filter((r) => r.status === 507);
 		expect(ok.length).toBe(12); // (3-1) ENIs × 6 IPs
 		expect(refused.length).toBe(2);
-		expect(refused[0]!.body.error.message).toContain("EniLimitReached");
+		expect(refused[0]?.body.error?.message).toContain("EniLimitReached");
 	}, 30_000);
 });
