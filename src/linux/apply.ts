@@ -348,18 +348,14 @@ export function teardown(plan: Plan, ns: { host: Netns; pod?: Netns | undefined 
 			} else if (o.op === "veth") {
 				if (h.host.ensureLinkDel(o.name).changed) removed.push(formatOp(o));
 			} else if (o.op === "rule") {
-				const rules = nl(h, o.side).ruleList({ family: o.family });
-				const spec = ruleSpec(o);
-				const present = rules.some(
-					(r) =>
-						r.priority === o.priority &&
-						r.table === o.table &&
-						(r.from ?? undefined) === (o.from ?? undefined) &&
-						(r.to ?? undefined) === (o.to ?? undefined),
-				);
-				if (present) {
-					tolerant(() => nl(h, o.side).ruleDel(spec));
-					removed.push(formatOp(o));
+				// matched by priority and addresses whatever the table (a teardown from prevResult
+				// does not know the ENI's table); the rule's own table is used to delete it
+				const n = nl(h, o.side);
+				for (const r of n.ruleList({ family: o.family })) {
+					if (r.priority !== o.priority || r.action !== "to-table") continue;
+					if ((r.from ?? "") !== (o.from ?? "") || (r.to ?? "") !== (o.to ?? "")) continue;
+					tolerant(() => n.ruleDel(ruleSpec({ ...o, table: r.table })));
+					removed.push(formatOp({ ...o, table: r.table }));
 				}
 			}
 		}

@@ -13,6 +13,7 @@ import { vethPlan } from "./veth.ts";
 export { mergeBandwidth, tbfParams } from "./bandwidth.ts";
 export { checkPlan } from "./check.ts";
 export { exclusivePlan } from "./exclusive.ts";
+export { teardownPlanFromResult } from "./fallback.ts";
 export { formatOp } from "./format.ts";
 export * from "./names.ts";
 export { nodePlan } from "./node.ts";

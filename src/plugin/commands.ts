@@ -1,0 +1,208 @@
+/**
+ * ADD, DEL, CHECK, STATUS and GC on top of a daemon port: ask terwayd for the allocation, plan
+ * the datapath (pure), apply it through src/linux/apply.ts, answer the CNI result. The port is
+ * an interface so this file does not depend on the daemon client (the wiring pass implements
+ * it over the local API, src/daemon/api-types.ts); tests pass a literal allocation.
+ *
+ * ADD: allocate (idempotent per container) -> plan -> apply; a failure rolls the datapath back
+ *   (apply.ts) and releases the allocation, then rethrows for main.ts to classify.
+ * DEL: idempotent; the plan comes from the daemon's record, or, when it has none or cannot be
+ *   asked, from the container id and prevResult; a missing or empty netns only skips the pod side.
+ * CHECK: the daemon's record -> plan -> observe -> drift list (DriftError when any), plus
+ *   prevResult's addresses must be the allocation's.
+ */
+import { CNI_CODES, CniError } from "../core/cni/errors.ts";
+import type { Attachment, Result } from "../core/cni/types.ts";
+import {
+	type AllocInfo,
+	checkPlan,
+	type DatapathInput,
+	mergeBandwidth,
+	type Plan,
+	planFor,
+	resultFor,
+	teardownPlanFromResult,
+} from "../core/datapath/index.ts";
+import { applyPlan, observe, teardown } from "../linux/apply.ts";
+import { isNotFoundError } from "../linux/errors.ts";
+import { Netns } from "../linux/netns.ts";
+import { DaemonUnavailableError, DriftError } from "./errors.ts";
+import type { CmdArgs, CniHandlers, GcArgs, StatusArgs } from "./skel.ts";
+
+export type PodRef = { namespace: string; name: string; uid?: string };
+
+/** What the daemon answers for a container (AllocResponse, structurally). */
+export type Allocation = AllocInfo & {
+	datapath: "veth" | "datapathv2" | "exclusive";
+	bandwidth?: { ingressBps?: number; egressBps?: number };
+	/** True when the allocation already existed (a repeated ADD). */
+	existing?: boolean;
+};
+
+/** terwayd as the plugin needs it. Failures: DaemonUnavailableError / DaemonApiError. */
+export interface DaemonPort {
+	allocate(req: { pod: PodRef; containerId: string; netns: string; ifname: string }): Promise<Allocation>;
+	/** The stored allocation of this container, or undefined when there is none. */
+	lookup(req: { pod: PodRef; containerId: string }): Promise<Allocation | undefined>;
+	/** Idempotent: releasing an unknown container is fine. */
+	release(req: { pod: PodRef; containerId: string; reason: string }): Promise<void>;
+	/** Resolves when the daemon can serve ADD. */
+	status(): Promise<void>;
+	/** Release allocations of attachments not in `valid`. */
+	gc(valid: Attachment[]): Promise<void>;
+}
+
+export type CommandDeps = {
+	daemon: DaemonPort;
+	/** The node's own addresses (exclusive ENI routes them through the host peer). */
+	nodeIps?: { ipv4?: string; ipv6?: string };
+	/** The namespace the plugin runs in (default: the current one). */
+	hostNetns?: () => Netns;
+};
+
+function podOf(a: CmdArgs, required: boolean): PodRef {
+	const { podNamespace, podName, podUid } = a.args;
+	if (podNamespace && podName)
+		return podUid
+			? { namespace: podNamespace, name: podName, uid: podUid }
+			: { namespace: podNamespace, name: podName };
+	if (required) {
+		throw new CniError(
+			CNI_CODES.InvalidEnvironmentVariables,
+			"CNI_ARGS must carry K8S_POD_NAMESPACE and K8S_POD_NAME",
+			`CNI_ARGS=${Object.entries(a.args.raw)
+				.map(([k, v]) => `${k}=${v}`)
+				.join(";")}`,
+		);
+	}
+	return { namespace: podNamespace ?? "", name: podName ?? "" };
+}
+
+/** Open CNI_NETNS: ADD/CHECK need it (code 8 when it is not a netns); DEL tolerates its absence. */
+function openPodNetns(path: string, required: boolean): Netns | undefined {
+	if (path === "") return undefined;
+	try {
+		return Netns.openPath(path);
+	} catch (e) {
+		if (!required && isNotFoundError(e)) return undefined;
+		if (!required && e instanceof Error && /does not exist/.test(e.message)) return undefined;
+		throw new CniError(CNI_CODES.InvalidNetNS, `CNI_NETNS ${path}: ${(e as Error).message}`, "", {
+			cause: e,
+		});
+	}
+}
+
+function inputFor(a: CmdArgs, alloc: Allocation, deps: CommandDeps): DatapathInput {
+	const t = a.conf.terway;
+	const input: DatapathInput = {
+		containerId: a.containerId,
+		ifName: a.ifName,
+		alloc,
+		mtu: t.mtu,
+		vethPrefix: t.vethPrefix,
+		hostStackCidrs: t.hostStackCidrs,
+		disableHostPeer: t.disableHostPeer,
+	};
+	if (deps.nodeIps) input.nodeIps = deps.nodeIps;
+	const bw = mergeBandwidth(alloc.bandwidth, a.conf.net.runtimeConfig?.bandwidth);
+	if (bw) input.bandwidth = bw;
+	return input;
+}
+
+function planOf(a: CmdArgs, alloc: Allocation, deps: CommandDeps): { plan: Plan; input: DatapathInput } {
+	const input = inputFor(a, alloc, deps);
+	const plan = planFor(alloc.datapath, input);
+	if (a.conf.terway.eniipVirtualType === "ipvlan" && alloc.datapath !== "exclusive") {
+		plan.notes.push("eniip_virtual_type ipvlan: this kernel has no ipvlan; using the veth datapath");
+	}
+	for (const n of plan.notes) a.log.info({ datapath: plan.datapath }, n);
+	return { plan, input };
+}
+
+export function makeHandlers(deps: CommandDeps): CniHandlers {
+	const hostNs = deps.hostNetns ?? (() => Netns.current());
+
+	return {
+		async add(a: CmdArgs): Promise<Result> {
+			const pod = podOf(a, true);
+			using podNs = openPodNetns(a.netns, true) as Netns;
+			const alloc = await deps.daemon.allocate({
+				pod,
+				containerId: a.containerId,
+				netns: a.netns,
+				ifname: a.ifName,
+			});
+			const { plan, input } = planOf(a, alloc, deps);
+			using host = hostNs();
+			try {
+				const rep = applyPlan(plan, { host, pod: podNs });
+				a.log.debug(
+					{ changed: rep.outcomes.filter((o) => o.changed).length, ops: plan.ops.length },
+					"datapath applied",
+				);
+				const observed: { netns: string; podMac?: string; hostMac?: string } = { netns: a.netns };
+				if (rep.podMac) observed.podMac = rep.podMac;
+				if (rep.hostMac) observed.hostMac = rep.hostMac;
+				return resultFor(plan, input, observed);
+			} catch (e) {
+				try {
+					await deps.daemon.release({
+						pod,
+						containerId: a.containerId,
+						reason: `roll back: ${(e as Error).message}`,
+					});
+				} catch (re) {
+					a.log.warn(
+						{ err: re },
+						"releasing the allocation after a failed ADD failed; daemon GC will reclaim it",
+					);
+				}
+				throw e;
+			}
+		},
+
+		async del(a: CmdArgs): Promise<void> {
+			const pod = podOf(a, false);
+			let alloc: Allocation | undefined;
+			try {
+				alloc = pod.name ? await deps.daemon.lookup({ pod, containerId: a.containerId }) : undefined;
+			} catch (e) {
+				if (!(e instanceof DaemonUnavailableError)) throw e;
+				a.log.warn({ err: e }, "terwayd unreachable: tearing down from the container id and prevResult");
+			}
+			const plan = alloc
+				? planOf(a, alloc, deps).plan
+				: teardownPlanFromResult(a.containerId, a.ifName, a.conf.net.prevResult, a.conf.terway.vethPrefix);
+			using podNs = openPodNetns(a.netns, false);
+			using host = hostNs();
+			const { removed } = teardown(plan, { host, pod: podNs });
+			a.log.debug({ removed }, "datapath removed");
+			if (pod.name) await deps.daemon.release({ pod, containerId: a.containerId, reason: "normal release" });
+		},
+
+		async check(a: CmdArgs): Promise<void> {
+			const pod = podOf(a, true);
+			const alloc = await deps.daemon.lookup({ pod, containerId: a.containerId });
+			if (!alloc) throw new DriftError(["terwayd has no allocation for this container"]);
+			const { plan, input } = planOf(a, alloc, deps);
+			const drifts: string[] = [];
+			const want = resultFor(plan, input, { netns: a.netns }).ips?.map((i) => i.address) ?? [];
+			for (const ip of a.conf.net.prevResult?.ips ?? []) {
+				if (!want.includes(ip.address))
+					drifts.push(`prevResult address ${ip.address} is not the allocation's (${want.join(", ")})`);
+			}
+			using podNs = openPodNetns(a.netns, true) as Netns;
+			using host = hostNs();
+			drifts.push(...checkPlan(plan, observe(plan, { host, pod: podNs })));
+			if (drifts.length > 0) throw new DriftError(drifts);
+		},
+
+		async status(_a: StatusArgs): Promise<void> {
+			await deps.daemon.status();
+		},
+
+		async gc(a: GcArgs): Promise<void> {
+			await deps.daemon.gc(a.validAttachments);
+		},
+	};
+}
