@@ -15,6 +15,7 @@
  *
  * Imports stay light (ffi-probe Q4a): no node streams, no commander, no SDKs.
  */
+import { statSync } from "node:fs";
 import { CNI_CODES, CniError, isCniError } from "../core/cni/errors.ts";
 import type { CniCommand } from "../core/cni/types.ts";
 import { isInvalidValue } from "../core/net/value-error.ts";
@@ -85,12 +86,24 @@ export function mapError(e: unknown, ctx: { command: CniCommand; log: Logger }):
 	return new CniError(CNI_CODES.Internal, `internal error: ${e instanceof Error ? e.message : String(e)}`);
 }
 
+/** Whether `path` is the namespace this process runs in (same device and inode as ours). */
+function isOwnNetns(path: string): boolean {
+	try {
+		const a = statSync(path);
+		const b = statSync("/proc/thread-self/ns/net");
+		return a.dev === b.dev && a.ino === b.ino;
+	} catch {
+		return false; // missing or unreadable: the handlers report it with the right code
+	}
+}
+
 /** The real process behind the ports: Bun.stdin.text() and console.log (ffi-probe Q4a). */
 export function processPorts(): SkelPorts {
 	return {
 		getenv: (name) => process.env[name],
 		readStdin: () => Bun.stdin.text(),
 		writeStdout: (text) => console.log(text),
+		isOwnNetns,
 		// console.error, not process.stderr: the Node stream costs 7-10 ms on first use
 		writeStderr: (text) => console.error(text.endsWith("\n") ? text.slice(0, -1) : text),
 	};
