@@ -65,7 +65,7 @@ const KILLS = SOAK ? Number(process.env.TW_SOAK_KILLS ?? Math.ceil(CYCLES / 10))
 const BUDGET_MS = SOAK ? 30 * 60_000 : 170_000;
 const WORKERS = 4;
 const LOW = 2;
-const HIGH = 20;
+const HIGH = 24;
 const VANISH = 3;
 const SCENARIO = `${REPO}tests/daemon/fixtures-crash/scenario.yaml`;
 const POD_VSW = "vsw-bp1simpod000000000001";
@@ -213,6 +213,7 @@ describe.skipIf(!runnable)(`terwayd crash safety (${SOAK ? "soak" : "standard"})
 			const trace = (msg: string) => timeline.push(`+${((performance.now() - t0) / 1000).toFixed(3)} ${msg}`);
 			let podSeq = 0;
 			let growing = true;
+			let steer: "grow" | "shrink" | undefined;
 			let fatal: Error | undefined;
 
 			const key = (name: string) => `default/${name}`;
@@ -362,6 +363,10 @@ describe.skipIf(!runnable)(`terwayd crash safety (${SOAK ? "soak" : "standard"})
 				const n = live.size + [...busy].filter((k) => !live.has(k)).length - releasing;
 				if (growing && n >= HIGH) growing = false;
 				if (!growing && n <= LOW) growing = true;
+				// While a kill waits for a cloud call, steer towards it: growth brings Create/Attach/
+				// Assign, shrinking brings Unassign/Detach/Delete. Only the direction changes.
+				if (steer === "grow" && n < HIGH) growing = true;
+				if (steer === "shrink" && n > LOW) growing = false;
 				const x = rand();
 				if (x < 0.15) {
 					const p = pickLive();
@@ -456,6 +461,7 @@ describe.skipIf(!runnable)(`terwayd crash safety (${SOAK ? "soak" : "standard"})
 					}
 					const [how, action] = kind.split(":") as ["inflight" | "after", string];
 					const armedAt = stats.ops;
+					steer = /Unassign|Detach|Delete/.test(action) ? "shrink" : "grow";
 					let landed = "";
 					if (how === "inflight") {
 						const rule = await w.sim.addFault({
@@ -469,7 +475,7 @@ describe.skipIf(!runnable)(`terwayd crash safety (${SOAK ? "soak" : "standard"})
 							if (!rules.some((r) => r.id === rule.id)) {
 								await Bun.sleep(Math.floor(rand() * 100));
 								landed = kind;
-							} else if (stats.ops - armedAt > opsPerKill * 3) {
+							} else if (stats.ops - armedAt > opsPerKill * 4) {
 								await w.sim.removeFault(rule.id);
 								landed = "request (no such call came)";
 							} else await Bun.sleep(3);
@@ -480,10 +486,11 @@ describe.skipIf(!runnable)(`terwayd crash safety (${SOAK ? "soak" : "standard"})
 							const log = await w.openapiLog(seq);
 							seq = log.at(-1)?.seq ?? seq;
 							if (log.some((e) => e.what === action && e.status === 200)) landed = kind;
-							else if (stats.ops - armedAt > opsPerKill * 3) landed = "request (no such call came)";
+							else if (stats.ops - armedAt > opsPerKill * 4) landed = "request (no such call came)";
 							else await Bun.sleep(2);
 						}
 					}
+					steer = undefined;
 					await kill(kind, landed);
 				}
 				await ready();
@@ -574,6 +581,11 @@ describe.skipIf(!runnable)(`terwayd crash safety (${SOAK ? "soak" : "standard"})
 				live,
 				vanished,
 			});
+			const calls: Record<string, number> = {};
+			for (const e of await w.openapiLog()) {
+				const k = `${e.what}${e.status === 200 ? "" : ` ${e.code ?? e.status}`}${e.detail?.replayed ? " (ClientToken replay)" : ""}`;
+				calls[k] = (calls[k] ?? 0) + 1;
+			}
 			const sum = {
 				cycles: stats.cycles,
 				kills: kills.length,
@@ -591,6 +603,7 @@ describe.skipIf(!runnable)(`terwayd crash safety (${SOAK ? "soak" : "standard"})
 				cloudEnis: cloud.filter((e) => e.type !== "Primary").length,
 				pool: status.body.pool,
 				stopExit: stopCode,
+				openapi: calls,
 				seconds: Math.round((performance.now() - t0) / 100) / 10,
 			};
 			console.log(`crash: ${JSON.stringify(sum)}`);
@@ -646,6 +659,7 @@ function diffApiVsCloud(enis: EniInfo[], cloud: CloudEni[], instanceId: string):
 		if (c.type === "Primary") continue;
 		if (c.instanceId !== instanceId || c.status !== "InUse")
 			out.push(`ENI ${e.id} is ${c.status} on ${c.instanceId}`);
+		if (e.status !== "InUse") out.push(`ENI ${e.id} served as ${e.status}`);
 		const mine = new Set(e.ips.filter((i) => i.state !== "releasing").map((i) => i.ip));
 		const theirs = new Set(c.ipv4s);
 		if (e.ips.some((i) => i.state === "releasing")) out.push(`ENI ${e.id} has releasing IPs`);
