@@ -4,6 +4,7 @@
  * probability the draw comes from a seeded RNG, so a test with the same seed sees the same faults.
  */
 import type { FaultEffect, FaultFace, FaultMatch, FaultRule } from "./contracts.ts";
+import { Rng } from "./world/rng.ts";
 
 /** A bad control request: the message names the field. */
 export class FaultRuleError extends Error {
@@ -136,25 +137,13 @@ export type FaultContext = { face: FaultFace; action?: string; instanceId?: stri
 
 type Live = { rule: FaultRule; seen: number; fired: number };
 
-/** Small seeded PRNG (mulberry32): deterministic fault draws per world seed. */
-function rng(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
-
 export class FaultEngine {
 	#rules: Live[] = [];
 	#next = 1;
-	#random: () => number;
+	#random: Rng;
 
 	constructor(seed = 1) {
-		this.#random = rng(seed);
+		this.#random = new Rng(seed);
 	}
 
 	/** Add a validated rule (see parseFaultRule); returns it with its id. */
@@ -200,7 +189,7 @@ export class FaultEngine {
 			if (match.eniId && match.eniId !== ctx.eniId) continue;
 			live.seen++;
 			if (match.nth !== undefined && live.seen !== match.nth) continue;
-			if (match.probability !== undefined && this.#random() >= match.probability) continue;
+			if (match.probability !== undefined && this.#random.next() >= match.probability) continue;
 			live.fired++;
 			if (live.rule.times !== undefined && live.fired >= live.rule.times) {
 				this.#rules = this.#rules.filter((r) => r !== live);
