@@ -19,6 +19,15 @@ import { Kubelet } from "./kubelet/kubelet.ts";
 import { type WorldInfo, type WorldMode, worldPaths } from "./layout.ts";
 import { createMetadataHandler, identifyAs, identifyBySourceIp } from "./metadata/index.ts";
 import { serveIn, VpcDatapath } from "./netns/index.ts";
+import {
+	findPlugin,
+	installTerwayBin,
+	type SimCni,
+	TERWAY_CONFLIST,
+	Terwayd,
+	terwayConflist,
+	terwaydPaths,
+} from "./node-cni.ts";
 import { createOpenApiHandler } from "./openapi/index.ts";
 import { RequestLog } from "./request-log.ts";
 import { defaultScenario, loadScenarioFile } from "./world/scenario.ts";
@@ -35,7 +44,29 @@ export type RunWorldOptions = {
 	cniPath?: string[];
 	/** Root of world directories (tests use a temp dir). */
 	runDir?: string;
+	/**
+	 * The nodes' pod network (netns mode): Debian's `ptp` (default) or Terway, i.e. a
+	 * `10-terway.conflist`, a CNI bin dir with `terway`, and a terwayd per node (node-cni.ts).
+	 */
+	cni?: SimCni;
+	/** How to start terwayctl again (`[binary]` or `[bun, entry.ts]`); needed for `cni: "terway"`. */
+	self?: string[];
 };
+
+/** How long `sim up` waits for every node's terwayd to be ready. */
+const TERWAYD_READY_MS = 60_000;
+
+/** eni_conf of the scenario's kube-system/eni-config ConfigMap (what terwayd reads). */
+function scenarioEniConf(scenario: Scenario): unknown {
+	const cm = scenario.kubernetes.objects.find(
+		(o) =>
+			o.kind === "ConfigMap" && o.metadata.name === "eni-config" && o.metadata.namespace === "kube-system",
+	);
+	const text = (cm?.data as Record<string, string> | undefined)?.eni_conf;
+	if (!text)
+		throw new Error("--cni terway: the scenario has no kube-system/eni-config ConfigMap with eni_conf");
+	return JSON.parse(text);
+}
 
 type Stoppable = { stop(closeActive?: boolean): unknown };
 
@@ -133,8 +164,13 @@ export async function runWorld(opts: RunWorldOptions): Promise<void> {
 	}
 	const scenario: Scenario = world.scenario;
 
+	const cni: SimCni = opts.cni ?? "ptp";
+	if (cni === "terway" && opts.mode !== "netns")
+		throw new Error("--cni terway needs netns mode (the plugin wires pods in node namespaces)");
+	if (cni === "terway" && !opts.self?.length) throw new Error("--cni terway: runWorld needs opts.self");
 	const servers: Stoppable[] = [];
 	const kubelets: Kubelet[] = [];
+	const daemons: Terwayd[] = [];
 	let datapath: VpcDatapath | undefined;
 	let stopping: Promise<void> | undefined;
 	let done: () => void = () => {};
@@ -149,6 +185,10 @@ export async function runWorld(opts: RunWorldOptions): Promise<void> {
 			phase = "stopping";
 			say("stopping");
 			for (const k of kubelets) await k.stop().catch(() => undefined);
+			// terwayd drains (SIGTERM), or is killed after 10 s; before the cloud goes away.
+			await Promise.all(
+				daemons.map(async (d) => say(`terwayd ${d.node} ${await d.stop().catch(() => "stop failed")}`)),
+			);
 			openapi.close();
 			for (const s of servers) await s.stop(true);
 			await kube.close();
@@ -340,8 +380,22 @@ export async function runWorld(opts: RunWorldOptions): Promise<void> {
 			const np = paths.node(i.nodeName);
 			mkdirSync(np.cniConfDir, { recursive: true });
 			mkdirSync(np.cniCacheDir, { recursive: true });
-			writeFileSync(`${np.cniConfDir}/10-sim-ptp.conflist`, defaultConflist(n + 1));
 			const netns = datapath?.nodeNetnsName(i.nodeName);
+			let cniPath = opts.cniPath ?? DEFAULT_CNI_PATH;
+			if (cni === "terway") {
+				const tp = terwaydPaths(np.dir);
+				mkdirSync(tp.binDir, { recursive: true });
+				installTerwayBin(tp.binDir, opts.self!);
+				cniPath = [tp.binDir, ...cniPath];
+				writeFileSync(
+					`${np.cniConfDir}/${TERWAY_CONFLIST}`,
+					terwayConflist({
+						socket: tp.socket,
+						portmap: findPlugin("portmap", cniPath) !== undefined,
+						logFile: tp.cniLog,
+					}),
+				);
+			} else writeFileSync(`${np.cniConfDir}/10-sim-ptp.conflist`, defaultConflist(n + 1));
 			const metadataUrl = metaLoopback.get(i.instanceId) ?? info.endpoints.metadata;
 			const nodeKubeconfig = `${np.dir}/kubeconfig`;
 			// nodes reach the apiserver over plain HTTP (client-node under Bun ignores TLS options, cloud-sim §4.3)
@@ -378,15 +432,41 @@ export async function runWorld(opts: RunWorldOptions): Promise<void> {
 				hostIP: i.primaryEni.primaryIp,
 				confDir: np.cniConfDir,
 				cacheDir: np.cniCacheDir,
-				cniPath: opts.cniPath ?? DEFAULT_CNI_PATH,
+				cniPath,
 				...(netns ? { nodeNetns: Netns.open(netns) } : {}),
 				onLog: (e) =>
 					log.record({ face: "control", what: `kubelet ${e.node}: ${e.msg}`, detail: { level: e.level } }),
 			});
+			if (cni === "terway") {
+				const nodeNs = netns ? Netns.open(netns) : undefined;
+				let d: Terwayd;
+				try {
+					d = Terwayd.start({
+						node: i.nodeName,
+						nodeDir: np.dir,
+						self: opts.self!,
+						...(nodeNs ? { netns: nodeNs } : {}),
+						envFile: np.env,
+						eniConf: scenarioEniConf(scenario),
+					});
+				} finally {
+					nodeNs?.close();
+				}
+				daemons.push(d);
+				say(`terwayd ${i.nodeName} starting (pid ${d.pid}, socket ${d.paths.socket})`);
+			}
 			await kubelet.start();
 			kubelets.push(kubelet);
 			say(`kubelet ${i.nodeName} watching its pods`);
 		}
+		await Promise.all(
+			daemons.map(async (d) => {
+				const st = await d.waitReady(TERWAYD_READY_MS);
+				say(
+					`terwayd ${d.node} ready: pool idle ${st.pool?.idle ?? "?"} (min ${st.pool?.min ?? "?"}, max ${st.pool?.max ?? "?"})`,
+				);
+			}),
+		);
 		writeFileSync(paths.info, JSON.stringify(info, null, 2));
 		phase = "ready";
 		say(`world ${opts.prefix} ready`);

@@ -9,6 +9,14 @@ const prefixOption = () =>
 		process.env.TERWAY_SIM_PREFIX ?? "tw",
 	);
 
+const cniOption = () =>
+	new Option(
+		"--cni <cni>",
+		"the nodes' pod network (netns mode): Debian's ptp, or terway (its conflist + a terwayd per node)",
+	)
+		.choices(["ptp", "terway"])
+		.default("ptp");
+
 export function registerSim(program: Command): void {
 	const sim = program
 		.command("sim")
@@ -21,6 +29,7 @@ export function registerSim(program: Command): void {
 			`
 Examples:
   terwayctl sim up --nodes 2                 # netns mode: a VPC of network namespaces
+  terwayctl sim up --nodes 2 --cni terway    # ... whose nodes run terwayd and the terway plugin
   kubectl --kubeconfig /run/terway-sim/tw/kubeconfig get nodes
   terwayctl sim exec node-1 -- ip addr       # a command inside node-1's namespace
   terwayctl sim pod add web-1
@@ -42,6 +51,7 @@ Examples:
 		.option("--nodes <n>", "number of nodes (overrides the scenario)")
 		.option("--scenario <file>", "scenario file (YAML or JSON); default: the embedded one")
 		.option("--state <file>", "restore a world saved with `sim snapshot` instead of seeding one")
+		.addOption(cniOption())
 		.option("--json", "print the world as JSON when it is up")
 		.action(async (opts, cmd: Command) => {
 			const { simUp } = await import("./sim/up.ts");
@@ -199,6 +209,7 @@ Examples:
 		.option("--nodes <n>")
 		.option("--scenario <file>")
 		.option("--state <file>")
+		.addOption(cniOption())
 		.action(async (opts) => {
 			const { simServe } = await import("./sim/serve.ts");
 			await simServe(opts);

@@ -1,7 +1,9 @@
 /** `terwayctl sim serve` (hidden): the world in the foreground; `sim up` starts it detached. */
 import { validatePrefix, type WorldMode } from "../../../sim/layout.ts";
+import type { SimCni } from "../../../sim/node-cni.ts";
 import { runWorld } from "../../../sim/server.ts";
 import { ExitError } from "../../errors.ts";
+import { selfArgv } from "./self.ts";
 
 export async function simServe(opts: {
 	prefix: string;
@@ -9,6 +11,7 @@ export async function simServe(opts: {
 	nodes?: string;
 	scenario?: string;
 	state?: string;
+	cni?: SimCni;
 }): Promise<void> {
 	const nodes = opts.nodes === undefined ? undefined : Number(opts.nodes);
 	if (nodes !== undefined && (!Number.isInteger(nodes) || nodes < 1))
@@ -19,6 +22,7 @@ export async function simServe(opts: {
 		...(nodes !== undefined ? { nodes } : {}),
 		...(opts.scenario ? { scenarioFile: opts.scenario } : {}),
 		...(opts.state ? { stateFile: opts.state } : {}),
+		...(opts.cni && opts.mode === "netns" ? { cni: opts.cni, self: selfArgv() } : {}),
 	});
 	process.exit(0);
 }

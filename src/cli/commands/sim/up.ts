@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { SimClient } from "../../../sim/control/client.ts";
 import { validatePrefix, type WorldMode, worldPaths } from "../../../sim/layout.ts";
+import type { SimCni } from "../../../sim/node-cni.ts";
 import { loadScenarioFile } from "../../../sim/world/scenario.ts";
 import { ExitError } from "../../errors.ts";
 import { printJson, style } from "../../output.ts";
@@ -16,10 +17,11 @@ export type UpOptions = {
 	nodes?: string;
 	scenario?: string;
 	state?: string;
+	cni?: SimCni;
 	json: boolean;
 };
 
-const UP_TIMEOUT_MS = 90_000;
+const UP_TIMEOUT_MS = 120_000;
 
 export async function simUp(opts: UpOptions): Promise<void> {
 	const prefix = validatePrefix(opts.prefix);
@@ -37,6 +39,8 @@ export async function simUp(opts: UpOptions): Promise<void> {
 			2,
 		);
 	}
+	if (opts.cni === "terway" && opts.mode !== "netns")
+		throw new ExitError("--cni terway needs --mode netns (the plugin wires pods in node namespaces)", 2);
 	// Validate the scenario here, before anything is made (errors name the field).
 	if (opts.scenario !== undefined) await loadScenarioFile(opts.scenario);
 	if (opts.mode === "netns" && process.getuid?.() !== 0) {
@@ -72,6 +76,7 @@ export async function simUp(opts: UpOptions): Promise<void> {
 		...(opts.nodes ? ["--nodes", opts.nodes] : []),
 		...(opts.scenario ? ["--scenario", opts.scenario] : []),
 		...(opts.state ? ["--state", opts.state] : []),
+		...(opts.cni && opts.mode === "netns" ? ["--cni", opts.cni] : []),
 	];
 	const out = openSync(paths.serveLog, "a");
 	const child = Bun.spawn(["setsid", ...argv], { stdio: ["ignore", out, out], env: process.env });
