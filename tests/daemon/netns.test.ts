@@ -45,19 +45,27 @@ test("a config with a wrong key refuses to start, naming it", () => {
 describe.skipIf(!canRun("terwayd in netns sim nodes"))("terwayd in netns sim nodes", () => {
 	const procs: ReturnType<typeof Bun.spawn>[] = [];
 	afterAll(async () => {
-		// SIGTERM the daemons themselves (by pid; `sim exec` does not forward signals), then wait
-		for (const n of ["node-1", "node-2"]) {
-			const pids = sh(["pgrep", "-f", "--", `daemon .*--socket ${sock(n)}`], { allowFail: true })
-				.out.split("\n")
-				.filter(Boolean);
-			for (const pid of pids) process.kill(Number(pid), "SIGTERM");
-		}
-		await Promise.race([Promise.all(procs.map((p) => p.exited)), Bun.sleep(10_000)]);
+		// SIGTERM each `sim exec` wrapper (it forwards the signal to the daemon and exits with its
+		// status once the daemon has drained and stopped)
+		for (const p of procs) p.kill("SIGTERM");
+		const codes = await Promise.race([
+			Promise.all(procs.map((p) => p.exited)),
+			Bun.sleep(10_000).then(() => undefined),
+		]);
 		const logs = ["node-1", "node-2"].map(
 			(n) => sh(["cat", `${nodeDir(n)}/terwayd.log`], { allowFail: true }).out,
 		);
+		// never leave a daemon behind, whatever happened above
+		for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
+		const leftover = sh(["pgrep", "-f", "--", `daemon .*--socket /run/terway-sim/${P}/`], { allowFail: true })
+			.out.split("\n")
+			.filter(Boolean);
 		cli("sim", "down", "--prefix", P);
+		const netns = sh(["ip", "netns", "list"], { allowFail: true }).out;
+		expect(codes).toEqual(procs.map(() => 0));
 		for (const l of logs) expect(l).toContain('"msg":"stopped"');
+		expect(leftover).toEqual([]);
+		expect(netns).not.toContain(`${P}-`);
 	}, 30_000);
 
 	test("each node's daemon keeps its pool within the watermarks; links, tables, rules and mapping agree", async () => {
