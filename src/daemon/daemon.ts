@@ -29,6 +29,7 @@ import type { KubeHooks } from "./kube.ts";
 import type { EniLinks } from "./links.ts";
 import type { Logger } from "./log.ts";
 import { DaemonMetrics } from "./metrics.ts";
+import { applyPendingReleases } from "./pending-releases.ts";
 import { type NodeInfo, PoolManager, type PoolTuning } from "./pool.ts";
 import { reconcile } from "./reconcile.ts";
 import { type Allocation, podKeyOf, type Store } from "./store/index.ts";
@@ -55,6 +56,8 @@ export type DaemonOptions = {
 	syncPeriodMs?: number;
 	/** Standalone GC: does this netns path still exist? */
 	netnsExists?: (path: string) => boolean;
+	/** The CNI plugin's journal of releases made while terwayd was unreachable (applied at start and GC). */
+	releaseJournal?: string;
 	version?: string;
 	now?: () => number;
 	rng?: () => number;
@@ -75,6 +78,9 @@ export class Daemon {
 	#inflight = 0;
 	#drained: (() => void) | undefined;
 	#gcRunning: Promise<GcReport> | undefined;
+	/** Loop work not tied to a request (periodic GC, periodic reconcile); awaited by {@link stop}. */
+	readonly #background = new Set<Promise<unknown>>();
+	#stopping: Promise<void> | undefined;
 
 	constructor(opts: DaemonOptions) {
 		this.#o = opts;
@@ -171,6 +177,7 @@ export class Daemon {
 		);
 		// bring up adopted ENIs (metadata, links) before serving their IPs
 		await this.#pool.resume();
+		await this.#applyPendingReleases();
 		this.#phase = "warming";
 		this.#o.kube?.onStart?.(this);
 	}
@@ -188,14 +195,29 @@ export class Daemon {
 		}
 		if (this.#phase === "warming") this.#phase = "ready";
 		const gcEvery = this.#o.gcPeriodMs ?? 5 * 60_000;
-		if (gcEvery > 0) this.#timers.push(setInterval(() => void this.gc(true).catch(() => {}), gcEvery));
+		if (this.#phase === "draining") return;
+		if (gcEvery > 0)
+			this.#timers.push(
+				setInterval(() => {
+					if (this.#phase !== "draining") this.#bg(this.gc(true));
+				}, gcEvery),
+			);
 		const syncEvery = this.#o.syncPeriodMs ?? this.#o.eniConf.ipPoolSyncPeriodMs;
 		if (syncEvery > 0)
 			this.#timers.push(
 				setInterval(() => {
-					void this.#sync();
+					if (this.#phase !== "draining") this.#bg(this.#sync());
 				}, syncEvery),
 			);
+	}
+
+	/** Runs loop work in the background, known to {@link stop}; its failures are logged there. */
+	#bg(p: Promise<unknown>): void {
+		const q = p.catch((e) => {
+			if (this.#phase !== "draining") this.#log.warn({ err: e }, "background work failed");
+		});
+		this.#background.add(q);
+		void q.finally(() => this.#background.delete(q));
 	}
 
 	async #sync(): Promise<void> {
@@ -216,9 +238,13 @@ export class Daemon {
 
 	// ------------------------------------------------------------------ request accounting
 
-	/** Runs an API operation, counted for the SIGTERM drain. */
-	async track<T>(fn: () => Promise<T>): Promise<T> {
-		if (this.#phase === "draining") throw new ApiError("NotReady", "terwayd is shutting down");
+	/**
+	 * Runs an API operation, counted for the SIGTERM drain. While draining, mutations are refused
+	 * (503) and reads still answer (they are counted, so the store outlives them).
+	 */
+	async track<T>(fn: () => Promise<T>, opts: { mutation?: boolean } = {}): Promise<T> {
+		if (this.#phase === "draining" && opts.mutation !== false)
+			throw new ApiError("NotReady", "terwayd is shutting down");
 		this.#inflight++;
 		try {
 			return await fn();
@@ -228,21 +254,49 @@ export class Daemon {
 		}
 	}
 
-	/** Stops taking requests, waits for in-flight ones (≤ timeoutMs), stops loops. */
-	async drain(timeoutMs = 30_000): Promise<void> {
+	/**
+	 * Shutdown (SIGTERM): refuses new mutations, stops the loops and the pod watch, gives in-flight
+	 * requests up to `graceMs` to finish with the pool still running, then stops the pool (waiting
+	 * allocations fail NotReady; cloud calls in flight are aborted, their intents stay pending for
+	 * the next start) and waits until no request, pool operation or loop work is running. After it
+	 * resolves nothing touches the store: the caller may close it. Idempotent.
+	 */
+	stop(graceMs = 10_000): Promise<void> {
+		this.#stopping ??= this.#stop(graceMs);
+		return this.#stopping;
+	}
+
+	async #stop(graceMs: number): Promise<void> {
 		this.#phase = "draining";
 		for (const t of this.#timers) clearInterval(t);
 		this.#timers = [];
-		if (this.#inflight > 0) {
-			await Promise.race([
-				new Promise<void>((r) => {
-					this.#drained = r;
-				}),
-				Bun.sleep(timeoutMs),
-			]);
+		// no more pod-deletion releases from the watch (GC on the next start covers the gap)
+		try {
+			await this.#o.kube?.stop();
+		} catch (e) {
+			this.#log.warn({ err: e }, "stopping the Kubernetes watch failed");
 		}
-		this.#pool?.stop();
-		await this.#o.kube?.stop();
+		await this.#requestsDone(graceMs);
+		const settled = (await this.#pool?.close(10_000)) ?? true;
+		// requests woken by the pool stop unwind now; loop work was aborted with the pool
+		await this.#requestsDone(5_000);
+		await withDeadline(Promise.allSettled([...this.#background]), 10_000);
+		if (!settled || this.#inflight > 0 || this.#background.size > 0)
+			this.#log.warn(
+				{ requests: this.#inflight, background: this.#background.size, poolSettled: settled },
+				"shutdown deadline passed with work still running",
+			);
+	}
+
+	async #requestsDone(timeoutMs: number): Promise<void> {
+		if (this.#inflight === 0) return;
+		await withDeadline(
+			new Promise<void>((r) => {
+				this.#drained = r;
+			}),
+			timeoutMs,
+		);
+		this.#drained = undefined;
 	}
 
 	// ------------------------------------------------------------------ API operations
@@ -486,6 +540,18 @@ export class Daemon {
 		return rows;
 	}
 
+	/** Releases the CNI plugin journaled while it could not reach us; failures are retried later. */
+	async #applyPendingReleases(): Promise<void> {
+		const path = this.#o.releaseJournal;
+		if (!path) return;
+		try {
+			const n = await applyPendingReleases(path, (req) => this.release(req, "journal"), this.#log);
+			if (n > 0) this.#log.info({ applied: n, journal: path }, "applied pending releases");
+		} catch (e) {
+			this.#log.warn({ err: e, journal: path }, "pending releases: could not apply (kept for the next pass)");
+		}
+	}
+
 	/** GC candidates (apply=false) or a GC pass (apply=true). */
 	async gc(apply: boolean): Promise<GcReport> {
 		if (apply && this.#gcRunning) return this.#gcRunning;
@@ -530,6 +596,7 @@ export class Daemon {
 			report.enis.push({ eniId: o.eniId, reason: "tagged ours, not attached, unknown to the store" });
 		if (!apply) return report;
 		this.metrics.gcRuns.inc();
+		await this.#applyPendingReleases();
 		for (const a of report.allocations) {
 			const [namespace, name] = a.pod.split("/") as [string, string];
 			await this.release({ pod: { namespace, name }, containerId: a.containerId }, "gc");
@@ -554,6 +621,24 @@ export class Daemon {
 		}
 		pool.kick();
 		return report;
+	}
+}
+
+/**
+ * Waits for `p`, at most `ms`. The timer is cleared when `p` settles first: a pending timer would
+ * keep the process alive after shutdown (as `Bun.sleep` in a race does).
+ */
+async function withDeadline(p: Promise<unknown>, ms: number): Promise<void> {
+	let timer: ReturnType<typeof setTimeout> | undefined;
+	try {
+		await Promise.race([
+			p,
+			new Promise<void>((r) => {
+				timer = setTimeout(r, ms);
+			}),
+		]);
+	} finally {
+		clearTimeout(timer);
 	}
 }
 

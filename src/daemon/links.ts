@@ -40,8 +40,11 @@ export interface EniLinks {
 	readonly enabled: boolean;
 	/** The link carrying `mac`, or undefined. */
 	find(mac: string): { link: string; ifindex: number } | undefined;
-	/** Waits (≤ `timeoutMs`) for the link to appear, then ensures it; returns where it is. */
-	ensure(spec: EniLinkSpec, timeoutMs?: number): Promise<EniLinkInfo>;
+	/**
+	 * Waits (≤ `timeoutMs`) for the link to appear, then ensures it; returns where it is. Rejects
+	 * with `signal.reason` when `signal` aborts the wait.
+	 */
+	ensure(spec: EniLinkSpec, timeoutMs?: number, signal?: AbortSignal): Promise<EniLinkInfo>;
 	/** What is missing on the node for this ENI (empty = all in place). */
 	check(spec: EniLinkSpec): string[];
 	/** Removes the ENI's rule (the table's routes go with the link). Best effort. */
@@ -83,10 +86,11 @@ export class NetlinkEniLinks implements EniLinks {
 		});
 	}
 
-	async ensure(spec: EniLinkSpec, timeoutMs = 10_000): Promise<EniLinkInfo> {
+	async ensure(spec: EniLinkSpec, timeoutMs = 10_000, signal?: AbortSignal): Promise<EniLinkInfo> {
 		const deadline = Date.now() + timeoutMs;
 		let found = this.find(spec.mac);
 		while (!found) {
+			signal?.throwIfAborted();
 			if (Date.now() >= deadline)
 				throw new Error(`no link with MAC ${spec.mac} (ENI ${spec.eniId}) on this node`);
 			await Bun.sleep(100);

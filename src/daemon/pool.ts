@@ -126,6 +126,11 @@ export type PoolDeps = {
 
 type Waiter = { wake: () => void };
 
+/** The reason in-flight pool work is aborted with when the pool stops (shutdown). */
+export class PoolStoppedError extends Error {
+	override name = "PoolStopped";
+}
+
 type Inflight = { kind: keyof PendingOps | "bringUp" | "replay"; eniId?: string; desc: PendingOpDesc };
 type PendingOpDesc =
 	| { kind: "assign"; eniId: string; count: number; ipv6Count: number }
@@ -163,6 +168,8 @@ export class PoolManager {
 	#timer: ReturnType<typeof setTimeout> | undefined;
 	#timerAt = 0;
 	#stopped = false;
+	/** Aborted by {@link stop}: every cloud/metadata call and link wait of the pool listens to it. */
+	readonly #abort = new AbortController();
 	#lastModifiedMs: number;
 	#nextReclaimAtMs: number | undefined;
 	#warmUpCompleted: boolean;
@@ -255,12 +262,48 @@ export class PoolManager {
 		}, delayMs);
 	}
 
-	/** Stops planning; in-flight calls finish on their own (their journal covers a kill). */
+	/** Aborted when the pool stops (reconcile and GC pass it to their cloud calls too). */
+	get signal(): AbortSignal {
+		return this.#abort.signal;
+	}
+
+	get stopped(): boolean {
+		return this.#stopped;
+	}
+
+	/**
+	 * Stops planning and starting work, wakes waiting allocations (they fail NotReady) and aborts
+	 * the cloud/metadata calls in flight. An aborted mutation keeps its intent pending: its outcome
+	 * is unknown, exactly as after a kill, and the next start replays it. Use {@link close} to also
+	 * wait until that work has unwound (before the store is closed).
+	 */
 	stop(): void {
+		if (this.#stopped) return;
 		this.#stopped = true;
 		if (this.#timer !== undefined) clearTimeout(this.#timer);
 		this.#timer = undefined;
-		for (const w of this.#waiters) w.wake();
+		this.#abort.abort(new PoolStoppedError("terwayd is shutting down"));
+		this.#wakeAll();
+	}
+
+	/**
+	 * {@link stop}, then waits (≤ timeoutMs) until no pool work is running, so nothing touches the
+	 * store after the caller closes it. Resolves false if work was still running at the deadline.
+	 */
+	async close(timeoutMs = 10_000): Promise<boolean> {
+		this.stop();
+		const end = Date.now() + timeoutMs;
+		while (this.#inflight.size > 0 || this.#stepping || this.#bringing.size > 0) {
+			if (Date.now() >= end) {
+				this.#log.warn(
+					{ inflight: [...this.#inflight.keys()], bringing: [...this.#bringing] },
+					"pool work still running at shutdown",
+				);
+				return false;
+			}
+			await Bun.sleep(5);
+		}
+		return true;
 	}
 
 	/** Resolves when nothing is in flight (tests, drain). */
@@ -426,6 +469,7 @@ export class PoolManager {
 				return;
 			}
 			await this.#refreshVSwitches();
+			if (this.#stopped) return;
 			this.#resumeWork();
 			if (this.mode === "exclusive") {
 				this.#wakeAll();
@@ -510,7 +554,7 @@ export class PoolManager {
 	}
 
 	#spawn(key: string, desc: PendingOpDesc, fn: () => Promise<void>, eniId?: string): void {
-		if (this.#inflight.has(key)) return;
+		if (this.#stopped || this.#inflight.has(key)) return;
 		this.#inflight.set(key, { kind: "replay", desc, ...(eniId ? { eniId } : {}) });
 		void (async () => {
 			try {
@@ -527,6 +571,11 @@ export class PoolManager {
 	}
 
 	#onFailure(e: unknown, desc: PendingOpDesc): void {
+		if (this.#stopped) {
+			// aborted by the shutdown (or failed while it ran): no back-off, no inhibit
+			this.#log.info({ op: desc.kind, err: errText(e) }, "pool operation cut short by shutdown");
+			return;
+		}
 		const code = errCode(e);
 		this.#log.warn({ err: e, code, op: desc.kind }, "pool operation failed");
 		const vswitchId =
@@ -637,7 +686,7 @@ export class PoolManager {
 			return;
 		try {
 			const got = await this.#timed("DescribeVSwitches", () =>
-				this.#d.ecs.describeVSwitches(this.node.vswitchIds),
+				this.#d.ecs.describeVSwitches(this.node.vswitchIds, { signal: this.#abort.signal }),
 			);
 			const by = new Map(got.map((v) => [v.vswitchId, v]));
 			this.#vswitches = this.node.vswitchIds
@@ -703,9 +752,13 @@ export class PoolManager {
 		this.#ownedIntents.delete(id);
 	}
 
-	/** Records a failure: retryable (outcome unknown) → stays pending for replay; else final. */
+	/**
+	 * Records a failure: retryable (outcome unknown) → stays pending for replay; else final. A call
+	 * aborted by the shutdown may have reached the cloud: it stays pending too.
+	 */
 	#fail(id: number, e: unknown): void {
 		this.#done(id);
+		if (this.#abort.signal.aborted) return;
 		try {
 			if (this.store.intent(id)?.state !== "pending") return;
 			const ambiguous = isRetryable(e) || errCode(e) === "WaitTimeout";
@@ -736,6 +789,7 @@ export class PoolManager {
 			this.#d.metrics.metadataLatency.observe({ url: what, error: "" }, performance.now() - t0);
 		} catch (e) {
 			this.#d.metrics.metadataLatency.observe({ url: what, error: errCode(e) }, performance.now() - t0);
+			if (this.#abort.signal.aborted) return;
 			this.#log.warn({ err: e, what }, "metadata did not catch up in time; going on with the cloud's answer");
 		}
 	}
@@ -758,15 +812,18 @@ export class PoolManager {
 		try {
 			ips = await this.#timed(family === 4 ? "AssignPrivateIpAddresses" : "AssignIpv6Addresses", () =>
 				family === 4
-					? this.#d.ecs.assignIpv4(eni.eniId, count, { clientToken: token })
-					: this.#d.ecs.assignIpv6(eni.eniId, count, { clientToken: token }),
+					? this.#d.ecs.assignIpv4(eni.eniId, count, { clientToken: token, signal: this.#abort.signal })
+					: this.#d.ecs.assignIpv6(eni.eniId, count, { clientToken: token, signal: this.#abort.signal }),
 			);
 		} catch (e) {
 			this.#fail(id, e);
 			throw e;
 		}
 		await this.#waitMeta("private-ipv4s", () =>
-			this.#d.metadata.waitForIps(eni.mac, ips, "present", { timeoutMs: this.#t.metadataWaitMs }),
+			this.#d.metadata.waitForIps(eni.mac, ips, "present", {
+				timeoutMs: this.#t.metadataWaitMs,
+				signal: this.#abort.signal,
+			}),
 		);
 		this.store.completeIntent(id, { ips });
 		this.#done(id);
@@ -815,7 +872,7 @@ export class PoolManager {
 		let eni: CloudEni;
 		try {
 			eni = await this.#timed("CreateNetworkInterface", () =>
-				this.#d.ecs.createEni(spec, { clientToken: token }),
+				this.#d.ecs.createEni(spec, { clientToken: token, signal: this.#abort.signal }),
 			);
 		} catch (e) {
 			this.#fail(id, e);
@@ -862,7 +919,9 @@ export class PoolManager {
 	async #bringUp(eniId: string): Promise<void> {
 		const e = this.store.eni(eniId);
 		if (!e) return;
-		const cloud = await this.#timed("DescribeNetworkInterfaces", () => this.#d.ecs.describeEni(eniId));
+		const cloud = await this.#timed("DescribeNetworkInterfaces", () =>
+			this.#d.ecs.describeEni(eniId, { signal: this.#abort.signal }),
+		);
 		if (!cloud) {
 			this.#log.warn({ eniId }, "ENI vanished from the cloud; forgetting it");
 			this.#forgetEni(eniId, "the ENI no longer exists in the cloud");
@@ -879,7 +938,9 @@ export class PoolManager {
 		if (cloud.status === "Available") {
 			const id = this.#begin("attachEni", { eniId, instanceId: this.node.instanceId }, null);
 			try {
-				await this.#timed("AttachNetworkInterface", () => this.#d.ecs.attachEni(eniId, this.node.instanceId));
+				await this.#timed("AttachNetworkInterface", () =>
+					this.#d.ecs.attachEni(eniId, this.node.instanceId, { signal: this.#abort.signal }),
+				);
 			} catch (err) {
 				this.#fail(id, err);
 				throw err;
@@ -888,16 +949,19 @@ export class PoolManager {
 			this.#done(id);
 		}
 		if (cloud.status !== "InUse") {
-			await this.#timed("WaitENIStatus", () => this.#d.ecs.waitEniStatus(eniId, "InUse"));
+			await this.#timed("WaitENIStatus", () =>
+				this.#d.ecs.waitEniStatus(eniId, "InUse", { signal: this.#abort.signal }),
+			);
 		}
 		const ips4 = this.store.ips({ eniId, family: 4 }).map((r) => r.ip);
 		const ips6 = this.store.ips({ eniId, family: 6 }).map((r) => r.ip);
 		await this.#waitMeta("network/interfaces/macs", () =>
-			this.#d.metadata.waitForMac(e.mac, { timeoutMs: this.#t.metadataWaitMs }),
+			this.#d.metadata.waitForMac(e.mac, { timeoutMs: this.#t.metadataWaitMs, signal: this.#abort.signal }),
 		);
 		await this.#waitMeta("private-ipv4s", () =>
 			this.#d.metadata.waitForIps(e.mac, [...ips4, ...ips6], "present", {
 				timeoutMs: this.#t.metadataWaitMs,
+				signal: this.#abort.signal,
 			}),
 		);
 		await this.ensureNet(eniId);
@@ -909,7 +973,7 @@ export class PoolManager {
 	async ensureNet(eniId: string): Promise<EniNet> {
 		const e = this.store.eni(eniId);
 		if (!e) throw new Error(`no ENI ${eniId}`);
-		const md = await this.#d.metadata.eni(e.mac);
+		const md = await this.#d.metadata.eni(e.mac, { signal: this.#abort.signal });
 		const link = await this.#d.links.ensure(
 			{
 				eniId,
@@ -920,6 +984,7 @@ export class PoolManager {
 				...(this.node.primaryIp ? { addrIp: this.node.primaryIp } : {}),
 			},
 			this.#t.linkWaitMs,
+			this.#abort.signal,
 		);
 		const net: EniNet = {
 			gateway: md.gateway,
@@ -973,14 +1038,19 @@ export class PoolManager {
 	async #unassign(eni: Eni, family: 4 | 6, ips: string[], id: number): Promise<void> {
 		try {
 			await this.#timed(family === 4 ? "UnassignPrivateIpAddresses" : "UnassignIpv6Addresses", () =>
-				family === 4 ? this.#d.ecs.unassignIpv4(eni.eniId, ips) : this.#d.ecs.unassignIpv6(eni.eniId, ips),
+				family === 4
+					? this.#d.ecs.unassignIpv4(eni.eniId, ips, { signal: this.#abort.signal })
+					: this.#d.ecs.unassignIpv6(eni.eniId, ips, { signal: this.#abort.signal }),
 			);
 		} catch (e) {
 			this.#fail(id, e);
 			throw e;
 		}
 		await this.#waitMeta("private-ipv4s", () =>
-			this.#d.metadata.waitForIps(eni.mac, ips, "absent", { timeoutMs: this.#t.metadataWaitMs }),
+			this.#d.metadata.waitForIps(eni.mac, ips, "absent", {
+				timeoutMs: this.#t.metadataWaitMs,
+				signal: this.#abort.signal,
+			}),
 		);
 		this.store.completeIntent(id, {});
 		this.#done(id);
@@ -999,9 +1069,11 @@ export class PoolManager {
 		if (eni.status !== "Available") {
 			const id = this.#begin("detachEni", { eniId, instanceId: this.node.instanceId }, null);
 			try {
-				await this.#timed("DetachNetworkInterface", () => this.#d.ecs.detachEni(eniId, this.node.instanceId));
+				await this.#timed("DetachNetworkInterface", () =>
+					this.#d.ecs.detachEni(eniId, this.node.instanceId, { signal: this.#abort.signal }),
+				);
 				await this.#timed("WaitENIStatus", () =>
-					this.#d.ecs.waitEniStatus(eniId, "Available", { backoff: "ENIOps" }),
+					this.#d.ecs.waitEniStatus(eniId, "Available", { backoff: "ENIOps", signal: this.#abort.signal }),
 				);
 			} catch (e) {
 				this.#fail(id, e);
@@ -1020,9 +1092,14 @@ export class PoolManager {
 		const id = replay ? replay.id : this.#begin("deleteEni", { eniId }, null);
 		if (replay) this.#ownedIntents.add(id);
 		try {
-			await this.#timed("DeleteNetworkInterface", () => this.#d.ecs.deleteEni(eniId));
+			await this.#timed("DeleteNetworkInterface", () =>
+				this.#d.ecs.deleteEni(eniId, { signal: this.#abort.signal }),
+			);
 			await this.#timed("WaitENIStatus", () =>
-				this.#d.ecs.waitEniStatus(eniId, "absent", { backoff: "ENIDeleteConfirm" }),
+				this.#d.ecs.waitEniStatus(eniId, "absent", {
+					backoff: "ENIDeleteConfirm",
+					signal: this.#abort.signal,
+				}),
 			);
 		} catch (e) {
 			this.#fail(id, e);
@@ -1036,15 +1113,18 @@ export class PoolManager {
 
 	/** GC: delete an ENI that is ours (tagged) and unknown to the store (a leftover). */
 	async deleteOrphan(eniId: string): Promise<void> {
-		const cloud = await this.#d.ecs.describeEni(eniId);
+		const cloud = await this.#d.ecs.describeEni(eniId, { signal: this.#abort.signal });
 		if (!cloud) return;
 		if (cloud.tags[TAG_CREATOR] !== TAG_CREATOR_VALUE || cloud.tags[TAG_INSTANCE] !== this.node.instanceId)
 			return;
 		if (cloud.instanceId === this.node.instanceId) {
 			const id = this.#begin("detachEni", { eniId, instanceId: this.node.instanceId }, null);
 			try {
-				await this.#d.ecs.detachEni(eniId, this.node.instanceId);
-				await this.#d.ecs.waitEniStatus(eniId, "Available", { backoff: "ENIOps" });
+				await this.#d.ecs.detachEni(eniId, this.node.instanceId, { signal: this.#abort.signal });
+				await this.#d.ecs.waitEniStatus(eniId, "Available", {
+					backoff: "ENIOps",
+					signal: this.#abort.signal,
+				});
 			} catch (e) {
 				this.#fail(id, e);
 				throw e;
@@ -1161,7 +1241,7 @@ export class PoolManager {
 				return;
 			}
 			case "attachEni": {
-				const cloud = await this.#d.ecs.describeEni(p.eniId!);
+				const cloud = await this.#d.ecs.describeEni(p.eniId!, { signal: this.#abort.signal });
 				if (
 					cloud &&
 					cloud.instanceId === this.node.instanceId &&
@@ -1175,10 +1255,13 @@ export class PoolManager {
 				return;
 			}
 			case "detachEni": {
-				const cloud = await this.#d.ecs.describeEni(p.eniId!);
+				const cloud = await this.#d.ecs.describeEni(p.eniId!, { signal: this.#abort.signal });
 				if (!cloud || cloud.status === "Available" || cloud.status === "Detaching") {
 					if (cloud?.status === "Detaching")
-						await this.#d.ecs.waitEniStatus(p.eniId!, "Available", { backoff: "ENIOps" });
+						await this.#d.ecs.waitEniStatus(p.eniId!, "Available", {
+							backoff: "ENIOps",
+							signal: this.#abort.signal,
+						});
 					this.store.completeIntent(it.id, { status: "Available" });
 					if (!cloud) this.#forgetEni(p.eniId!, "the ENI no longer exists in the cloud");
 					else if (this.store.eni(p.eniId!)?.ours) await this.#deleteOnly(p.eniId!);
@@ -1188,7 +1271,7 @@ export class PoolManager {
 				return;
 			}
 			case "deleteEni": {
-				const cloud = await this.#d.ecs.describeEni(p.eniId!);
+				const cloud = await this.#d.ecs.describeEni(p.eniId!, { signal: this.#abort.signal });
 				if (!cloud) {
 					this.store.completeIntent(it.id, {});
 					return;
@@ -1202,7 +1285,7 @@ export class PoolManager {
 			}
 			case "unassignIpv4":
 			case "unassignIpv6": {
-				const cloud = await this.#d.ecs.describeEni(p.eniId!);
+				const cloud = await this.#d.ecs.describeEni(p.eniId!, { signal: this.#abort.signal });
 				const have = new Set([...(cloud?.ipv4s ?? []), ...(cloud?.ipv6s ?? [])]);
 				const still = (p.ips ?? []).filter((ip) => have.has(ip));
 				if (!cloud || still.length === 0) {
@@ -1243,6 +1326,6 @@ export class PoolManager {
 
 	/** Cloud view of one ENI (mapping/GC). */
 	describe(eniId: string): Promise<CloudEni | undefined> {
-		return this.#d.ecs.describeEni(eniId);
+		return this.#d.ecs.describeEni(eniId, { signal: this.#abort.signal });
 	}
 }

@@ -36,7 +36,8 @@ export async function reconcile(pool: PoolManager, ecs: EcsApi, log: Logger): Pr
 		lostAllocatedIps: [],
 		orphans: [],
 	};
-	const attached = await ecs.describeEnis({ instanceId: node.instanceId });
+	const opts = { signal: pool.signal };
+	const attached = await ecs.describeEnis({ instanceId: node.instanceId }, opts);
 	const byId = new Map(attached.map((e) => [e.eniId, e]));
 	const pendingEnis = new Set(
 		store
@@ -71,7 +72,7 @@ export async function reconcile(pool: PoolManager, ecs: EcsApi, log: Logger): Pr
 		const c = byId.get(e.eniId);
 		if (!c) {
 			// not attached here: gone, or detached (ours → the pool re-attaches it)
-			const d = await ecs.describeEni(e.eniId);
+			const d = await ecs.describeEni(e.eniId, opts);
 			if (d && (!d.instanceId || d.instanceId === node.instanceId) && e.ours) continue;
 			for (const a of store.allocations().filter((x) => x.eniId === e.eniId)) {
 				log.error({ podKey: a.podKey, eniId: e.eniId }, "releasing an allocation whose ENI left this node");
@@ -105,9 +106,12 @@ export async function reconcile(pool: PoolManager, ecs: EcsApi, log: Logger): Pr
 			r.adoptedIps.push(...fresh);
 		}
 	}
-	const tagged = await ecs.describeEnis({
-		tags: { [TAG_CREATOR]: TAG_CREATOR_VALUE, [TAG_INSTANCE]: node.instanceId },
-	});
+	const tagged = await ecs.describeEnis(
+		{
+			tags: { [TAG_CREATOR]: TAG_CREATOR_VALUE, [TAG_INSTANCE]: node.instanceId },
+		},
+		opts,
+	);
 	r.orphans = tagged.filter((e) => !store.eni(e.eniId) && !pendingEnis.has(e.eniId));
 	if (r.adoptedIps.length + r.forgottenIps.length > 0)
 		log.info({ adopted: r.adoptedIps, forgotten: r.forgottenIps }, "IPs reconciled with the cloud");

@@ -86,9 +86,9 @@ async function dispatch(d: Daemon, req: Request, url: URL, path: string): Promis
 			return json(d.enis());
 		case "/v1/mapping":
 			only("GET");
-			return json(await d.mapping());
+			return json(await d.track(() => d.mapping(), { mutation: false }));
 		case "/v1/gc":
-			if (m === "GET") return json(await d.gc(false));
+			if (m === "GET") return json(await d.track(() => d.gc(false), { mutation: false }));
 			only("POST");
 			return json(await d.track(() => d.gc(true)));
 		case "/metrics":
@@ -100,7 +100,9 @@ async function dispatch(d: Daemon, req: Request, url: URL, path: string): Promis
 		only("GET");
 		const pod = parsePodRef({ namespace: decodeURIComponent(pm[1]!), name: decodeURIComponent(pm[2]!) });
 		const cid = url.searchParams.get("containerId") ?? undefined;
-		return json(await d.podInfo(pod.namespace, pod.name, cid || undefined));
+		return json(
+			await d.track(() => d.podInfo(pod.namespace, pod.name, cid || undefined), { mutation: false }),
+		);
 	}
 	throw new ApiError("NotFound", `no route ${m} ${path}`);
 }

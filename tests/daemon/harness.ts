@@ -35,7 +35,7 @@ export type Harness = {
 	/** OpenAPI calls of `action` in the sim's request log since the harness started. */
 	calls(action: string): number;
 	stop(): Promise<void>;
-	/** Restart the daemon on the same store dir and sim (crash-like: no drain). */
+	/** Restart the daemon on the same store dir and sim (crash-like: no grace for requests). */
 	restart(): Promise<Harness>;
 };
 
@@ -139,15 +139,18 @@ export async function startDaemon(opts: HarnessOptions = {}): Promise<Harness> {
 			} satisfies AllocRequest),
 		calls: (action) => sim.log.since(seq0, (e) => e.face === "openapi" && e.what === action).length,
 		async stop() {
-			await daemon.drain(5000);
+			// settles requests, pool work and loops before the store closes under them
+			await daemon.stop(5000);
 			server.stop(true);
 			store.close();
 			if (!opts.sim) sim.stop();
 			if (!opts.dir) rmSync(dir, { recursive: true, force: true });
 		},
 		async restart() {
+			// crash-like: the pool is stopped at once (in-flight cloud calls are aborted and their
+			// intents stay pending, as after a kill), but the store is only closed once it settled
 			daemon.pool.stop();
-			await daemon.drain(1000);
+			await daemon.stop(1000);
 			server.stop(true);
 			store.close();
 			return startDaemon({ ...opts, sim, dir });

@@ -19,6 +19,7 @@ import { Daemon } from "../../../daemon/daemon.ts";
 import { type KubeHooks, NodeAgentHooks } from "../../../daemon/kube.ts";
 import { type EniLinks, NetlinkEniLinks, NoEniLinks } from "../../../daemon/links.ts";
 import { createLogger, type LogLevel } from "../../../daemon/log.ts";
+import { DEFAULT_RELEASE_JOURNAL } from "../../../daemon/pending-releases.ts";
 import { serveUnix } from "../../../daemon/server.ts";
 import { Store } from "../../../daemon/store/index.ts";
 import { ConfigMapMissingError, KubeClient, loadKubeConfig, NodeAgent } from "../../../k8s/index.ts";
@@ -145,35 +146,55 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 		exclusive,
 		...(hooks ? { kube: hooks as KubeHooks } : {}),
 		version: VERSION,
+		// the CNI plugin's DEL journal (src/plugin/release-journal.ts uses the same default and env)
+		releaseJournal: process.env.TERWAY_RELEASE_JOURNAL || DEFAULT_RELEASE_JOURNAL,
 	});
 
 	let server: ReturnType<typeof serveUnix> | undefined;
-	let stopping = false;
-	const done = new Promise<void>((resolve) => {
-		const stop = async (sig: string) => {
-			if (stopping) return;
-			stopping = true;
+	let stopping: Promise<void> | undefined;
+	// SIGTERM/SIGINT: refuse new mutations, let in-flight requests finish, stop and settle the
+	// pool (nothing touches the store after daemon.stop()), then close the socket and the store.
+	const stop = (sig: string): Promise<void> => {
+		stopping ??= (async () => {
 			log.info({ signal: sig }, "draining");
-			await daemon.drain();
+			try {
+				await daemon.stop();
+			} catch (e) {
+				log.error({ err: e }, "shutdown failed");
+			}
 			server?.stop(true);
 			store.close();
 			log.info({}, "stopped");
-			resolve();
-		};
-		process.on("SIGTERM", () => void stop("SIGTERM"));
-		process.on("SIGINT", () => void stop("SIGINT"));
+		})();
+		return stopping;
+	};
+	const done = new Promise<void>((resolve) => {
+		process.on("SIGTERM", () => void stop("SIGTERM").then(resolve));
+		process.on("SIGINT", () => void stop("SIGINT").then(resolve));
 	});
 	try {
 		await daemon.start();
 	} catch (e) {
+		if (stopping) {
+			// a signal during startup aborted it: that is a clean stop, not a failure
+			await done;
+			return;
+		}
 		log.error({ err: e }, "startup failed");
+		await daemon.stop(0);
 		store.close();
 		throw new ExitError(`terwayd failed to start: ${(e as Error).message}`);
 	}
-	server = serveUnix(daemon, socket, log);
-	void daemon.warmUp().then(
-		() => log.info({ pool: daemon.summary() }, "ready"),
-		(e) => log.error({ err: e }, "warm-up failed"),
-	);
+	if (!stopping) {
+		server = serveUnix(daemon, socket, log);
+		void daemon.warmUp().then(
+			() => {
+				if (!stopping) log.info({ pool: daemon.summary() }, "ready");
+			},
+			(e) => {
+				if (!stopping) log.error({ err: e }, "warm-up failed");
+			},
+		);
+	}
 	await done;
 }
