@@ -25,8 +25,10 @@ import {
 } from "../core/datapath/index.ts";
 import { applyPlan, observe, teardown } from "../linux/apply.ts";
 import { isNotFoundError } from "../linux/errors.ts";
+import { Netlink } from "../linux/netlink/handle.ts";
 import { Netns } from "../linux/netns.ts";
 import { DaemonUnavailableError, DriftError } from "./errors.ts";
+import type { PendingRelease } from "./release-journal.ts";
 import type { CmdArgs, CniHandlers, GcArgs, StatusArgs } from "./skel.ts";
 
 export type PodRef = { namespace: string; name: string; uid?: string };
@@ -52,13 +54,39 @@ export interface DaemonPort {
 	gc(valid: Attachment[]): Promise<void>;
 }
 
+export type NodeIps = { ipv4?: string; ipv6?: string };
+
 export type CommandDeps = {
 	daemon: DaemonPort;
-	/** The node's own addresses (exclusive ENI routes them through the host peer). */
-	nodeIps?: { ipv4?: string; ipv6?: string };
+	/**
+	 * The node's own addresses (exclusive ENI routes them through the host peer). A function is
+	 * called only for exclusive-ENI plans (the veth datapath does not need them).
+	 */
+	nodeIps?: NodeIps | (() => NodeIps);
 	/** The namespace the plugin runs in (default: the current one). */
 	hostNetns?: () => Netns;
+	/**
+	 * Durably record a release terwayd could not take (DEL with the daemon unreachable); the
+	 * daemon applies it when it starts (release-journal.ts). Without it such a DEL fails with 11.
+	 */
+	journal?: (r: PendingRelease) => void;
 };
+
+/**
+ * The node's addresses as the host namespace has them: the first global IPv4 and IPv6 address
+ * not on a pod-facing veth (the daemon gives ENI links the node primary IP too, so any global
+ * one is the node's). Used only for exclusive-ENI plans.
+ */
+export function hostNodeIps(vethPrefix = "cali"): NodeIps {
+	using nl = Netlink.current();
+	const out: NodeIps = {};
+	for (const a of nl.addrList()) {
+		if (a.scope !== "global" || a.link === "lo" || a.link.startsWith(vethPrefix)) continue;
+		if (a.family === 4) out.ipv4 ??= a.ip;
+		else out.ipv6 ??= a.ip;
+	}
+	return out;
+}
 
 function podOf(a: CmdArgs, required: boolean): PodRef {
 	const { podNamespace, podName, podUid } = a.args;
@@ -103,7 +131,8 @@ function inputFor(a: CmdArgs, alloc: Allocation, deps: CommandDeps): DatapathInp
 		hostStackCidrs: t.hostStackCidrs,
 		disableHostPeer: t.disableHostPeer,
 	};
-	if (deps.nodeIps) input.nodeIps = deps.nodeIps;
+	if (deps.nodeIps && alloc.datapath === "exclusive")
+		input.nodeIps = typeof deps.nodeIps === "function" ? deps.nodeIps() : deps.nodeIps;
 	const bw = mergeBandwidth(alloc.bandwidth, a.conf.net.runtimeConfig?.bandwidth);
 	if (bw) input.bandwidth = bw;
 	return input;
@@ -164,10 +193,12 @@ export function makeHandlers(deps: CommandDeps): CniHandlers {
 		async del(a: CmdArgs): Promise<void> {
 			const pod = podOf(a, false);
 			let alloc: Allocation | undefined;
+			let unreachable: DaemonUnavailableError | undefined;
 			try {
 				alloc = pod.name ? await deps.daemon.lookup({ pod, containerId: a.containerId }) : undefined;
 			} catch (e) {
 				if (!(e instanceof DaemonUnavailableError)) throw e;
+				unreachable = e;
 				a.log.warn({ err: e }, "terwayd unreachable: tearing down from the container id and prevResult");
 			}
 			const plan = alloc
@@ -177,7 +208,21 @@ export function makeHandlers(deps: CommandDeps): CniHandlers {
 			using host = hostNs();
 			const { removed } = teardown(plan, { host, pod: podNs });
 			a.log.debug({ removed }, "datapath removed");
-			if (pod.name) await deps.daemon.release({ pod, containerId: a.containerId, reason: "normal release" });
+			if (!pod.name) return;
+			const reason = "normal release";
+			if (!unreachable) {
+				try {
+					await deps.daemon.release({ pod, containerId: a.containerId, reason });
+					return;
+				} catch (e) {
+					if (!(e instanceof DaemonUnavailableError)) throw e;
+					unreachable = e;
+				}
+			}
+			// DEL never blocks pod deletion on the daemon: journal the release, terwayd applies it later
+			if (!deps.journal) throw unreachable;
+			deps.journal({ pod, containerId: a.containerId, reason, time: new Date().toISOString() });
+			a.log.warn({ err: unreachable }, "terwayd unreachable: release journaled for the daemon to apply");
 		},
 
 		async check(a: CmdArgs): Promise<void> {

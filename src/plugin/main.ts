@@ -117,7 +117,7 @@ export function loggerFor(conf: PluginConf | undefined, stderr: (s: string) => v
 	return createLogger({ sink: stderr, level: "warn" });
 }
 
-/** Handlers for before the daemon client exists: every command says terwayd cannot be reached. */
+/** Handlers that say terwayd cannot be reached, whatever the command (tests of the error path). */
 export const unwiredHandlers: CniHandlers = {
 	add: async () => {
 		throw new DaemonUnavailableError("the terwayd client is not wired into the plugin yet");
@@ -136,11 +136,9 @@ export const unwiredHandlers: CniHandlers = {
 	},
 };
 
-/** Run the plugin in this process; returns the exit code. */
-export async function pluginMain(
-	handlers: CniHandlers = unwiredHandlers,
-	ports: SkelPorts = processPorts(),
-): Promise<number> {
+/** Run the plugin in this process; returns the exit code. Default: the handlers over terwayd (wire.ts). */
+export async function pluginMain(handlers?: CniHandlers, ports: SkelPorts = processPorts()): Promise<number> {
+	handlers ??= (await import("./wire.ts")).daemonHandlers(process.env);
 	const stderr = (s: string) => ports.writeStderr(s);
 	return runSkel({
 		handlers,

@@ -51,6 +51,8 @@ export type TerwayOptions = {
 	logFile?: string;
 	/** Ours: terwayd's socket (default /var/run/terway/terwayd.sock). */
 	daemonSocket?: string;
+	/** Ours: where DEL journals releases terwayd could not take (default /var/lib/terway/pending-releases.jsonl). */
+	releaseJournal?: string;
 };
 
 /** Everything the plugin needs from stdin. */
@@ -97,6 +99,7 @@ const TERWAY_KEYS = [
 	// ours
 	"log_file",
 	"daemon_socket",
+	"release_journal",
 ] as const;
 
 const KNOWN_KEYS: readonly string[] = [...STANDARD_KEYS, ...TERWAY_KEYS];
@@ -419,6 +422,10 @@ function parseTerway(o: Record<string, unknown>, issues: Issues): TerwayOptions 
 	if (daemonSocket !== undefined && !daemonSocket.startsWith("/")) {
 		issues.add("daemon_socket", daemonSocket, "must be an absolute path");
 	}
+	const releaseJournal = optString(o, "release_journal", issues);
+	if (releaseJournal !== undefined && !releaseJournal.startsWith("/")) {
+		issues.add("release_journal", releaseJournal, "must be an absolute path");
+	}
 	optBool(o, "symmetric_routing", issues);
 	if (o.symmetric_routing_config !== undefined && !isObject(o.symmetric_routing_config)) {
 		issues.add("symmetric_routing_config", o.symmetric_routing_config, "must be an object");
@@ -436,6 +443,7 @@ function parseTerway(o: Record<string, unknown>, issues: Issues): TerwayOptions 
 	};
 	if (logFile !== undefined) out.logFile = logFile;
 	if (daemonSocket !== undefined) out.daemonSocket = daemonSocket;
+	if (releaseJournal !== undefined) out.releaseJournal = releaseJournal;
 	return out;
 }
 
