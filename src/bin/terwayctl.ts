@@ -1,7 +1,18 @@
 /**
- * The one entry of the terwayctl binary. Wiring only: everything lives in src/cli (and, from
- * the CNI issue on, an argv[0] === "terway" dispatch to src/plugin).
+ * The one entry of the terwayctl binary. Wiring only:
+ * - invoked as `terway` (argv[0] basename, e.g. /opt/cni/bin/terway, a copy or a symlink) or as
+ *   `terwayctl cni`: the CNI plugin (src/plugin), imported lazily so the per-pod exec path loads
+ *   only plugin/, core/, linux/ and ffi/ (no commander, no SDKs);
+ * - anything else: the CLI (src/cli).
  */
-import { run } from "../cli/main.ts";
+export {};
 
-process.exitCode = await run(process.argv);
+const argv0 = process.argv0.slice(process.argv0.lastIndexOf("/") + 1);
+
+if (argv0 === "terway" || process.argv[2] === "cni") {
+	const { pluginMain } = await import("../plugin/main.ts");
+	process.exitCode = await pluginMain();
+} else {
+	const { run } = await import("../cli/main.ts");
+	process.exitCode = await run(process.argv);
+}
