@@ -7,8 +7,11 @@
  * failed allocations. Every write is best effort and never blocks or fails an API request; the
  * informer survives 410 Gone (relist) and apiserver restarts (backoff reconnect).
  */
+import { mergePatch, resolveEniConf } from "../core/config/eni-config.ts";
+import type { EniConfig, JsonObject } from "../core/config/types.ts";
 import {
 	ANNOTATION_MAX_AVAILABLE_IP,
+	ConfigMapMissingError,
 	EventReason,
 	type Informer,
 	type NodeAgent,
@@ -38,6 +41,74 @@ export function parseBandwidth(v: string | undefined): number | undefined {
 	if (!m) return undefined;
 	const mult: Record<string, number> = { "": 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12 };
 	return Math.round(Number(m[1]) * (mult[m[2] ?? ""] ?? 1));
+}
+
+/** Node label selecting exclusive ENI mode (Terway: `k8s.aliyun.com/exclusive-mode-eni-type: eniOnly`). */
+export const LABEL_EXCLUSIVE = "k8s.aliyun.com/exclusive-mode-eni-type";
+
+/** The cluster's config could not be used; `where` names the source, `cause` is the reason. */
+export class ClusterConfigError extends Error {
+	override readonly name = "ClusterConfigError";
+	constructor(
+		message: string,
+		readonly where: string,
+		opts: { cause?: unknown } = {},
+	) {
+		super(message, opts);
+	}
+}
+
+export type ClusterConfig = {
+	eniConf: EniConfig;
+	/** The node is labelled for exclusive ENI mode. */
+	exclusive: boolean;
+	/** The node's dynamic-config ConfigMap (node label `terway-config`), when it has one. */
+	overlay?: string;
+	warnings: string[];
+};
+
+/**
+ * The node's effective `eni_conf` in a cluster (Terway): `<namespace>/eni-config` key `eni_conf`
+ * as the base, the daemon config file's `eni_conf` merged over it (JSON merge patch), then the
+ * node's dynamic config (the ConfigMap its `terway-config` label names) over that; plus exclusive
+ * mode from the node label. A missing eni-config is a warning (the file alone is used); a base
+ * that is not JSON, or a merged result with a bad key or value, is a {@link ClusterConfigError}
+ * whose cause names it (an `EniConfigError` for key/value problems).
+ */
+export async function clusterConfig(
+	agent: NodeAgent,
+	opts: { namespace: string; fileEniConf?: JsonObject },
+): Promise<ClusterConfig> {
+	const warnings: string[] = [];
+	const cmName = `ConfigMap ${opts.namespace}/eni-config`;
+	let base: JsonObject = {};
+	try {
+		base = JSON.parse(await agent.readEniConfig(opts.namespace)) as JsonObject;
+	} catch (e) {
+		if (e instanceof ConfigMapMissingError) warnings.push(`${e.message}; using the config file only`);
+		else if (e instanceof SyntaxError)
+			throw new ClusterConfigError(`${cmName}: eni_conf is not JSON: ${e.message}`, cmName, { cause: e });
+		else throw e;
+	}
+	const node = await agent.getNode();
+	const dyn = await agent.readDynamicConfig(node);
+	const where = `${cmName}${dyn ? ` + ConfigMap ${opts.namespace}/${dyn.name}` : ""}`;
+	let resolved: ReturnType<typeof resolveEniConf>;
+	try {
+		resolved = resolveEniConf(
+			mergePatch(base, opts.fileEniConf ?? {}),
+			dyn?.eniConf,
+			dyn ? { overlayName: dyn.name } : {},
+		);
+	} catch (e) {
+		throw new ClusterConfigError(`invalid config (${where}): ${(e as Error).message}`, where, { cause: e });
+	}
+	return {
+		eniConf: resolved.config,
+		exclusive: (node.metadata?.labels?.[LABEL_EXCLUSIVE] ?? "").toLowerCase() === "enionly",
+		...(dyn ? { overlay: dyn.name } : {}),
+		warnings: [...warnings, ...resolved.warnings],
+	};
 }
 
 export class NodeAgentHooks implements KubeHooks {
@@ -76,10 +147,9 @@ export class NodeAgentHooks implements KubeHooks {
 				this.#connected = false;
 				this.#log.warn({ err }, "pod watch error (retrying)");
 			},
-			add: () => {
-				this.#connected = true;
-			},
-			update: () => {
+			// live again once a list or watch is answered, not only when a pod changes (a quiet node
+			// would otherwise stay "disconnected" after an apiserver restart, and GC skip forever)
+			connected: () => {
 				this.#connected = true;
 			},
 		});

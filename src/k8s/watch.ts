@@ -47,6 +47,11 @@ export type InformerHandlers<T> = {
 	delete?(obj: T, info: { synthetic: boolean }): void | Promise<void>;
 	/** A failed list/watch (it is retried) or a handler that threw. Never fatal. */
 	error?(err: Error): void;
+	/**
+	 * A list or watch request was answered (after `error`: the cache is live again). Queued behind
+	 * the events of that list, like the other handlers.
+	 */
+	connected?(): void;
 };
 
 export type BackoffOptions = { initialMs: number; maxMs: number; factor?: number; jitter?: number };
@@ -348,6 +353,7 @@ export class Informer<T extends KubeObjectLike> {
 		} while (cont && !this.#stopped);
 		if (this.#stopped) throw new StoppedError("stopped");
 		this.#backoff.reset();
+		if (this.#o.connected) this.#emit(() => this.#o.connected?.());
 		for (const ev of diffRelist(this.#cache, items)) {
 			if (ev.type === "delete") this.#cache.delete(objectKey(ev.object));
 			else this.#cache.set(objectKey(ev.object), ev.object);
@@ -410,6 +416,7 @@ export class Informer<T extends KubeObjectLike> {
 			}
 			if (!res.ok) throw await KubeStatusError.fromResponse(res, `watch ${path}`);
 			this.#backoff.reset();
+			if (this.#o.connected) this.#emit(() => this.#o.connected?.());
 			if (!res.body) return "idle";
 			const split = new LineSplitter();
 			const reader = res.body.getReader();

@@ -8,8 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createCloud } from "../../src/cloud/index.ts";
 import { parseEniConf } from "../../src/core/config/eni-config.ts";
+import type { EniConfig } from "../../src/core/config/types.ts";
 import type { AllocRequest, AllocResponse, ApiErrorBody } from "../../src/daemon/api-types.ts";
 import { Daemon } from "../../src/daemon/daemon.ts";
+import type { KubeHooks } from "../../src/daemon/kube.ts";
 import { NoEniLinks } from "../../src/daemon/links.ts";
 import { createLogger, silentLogger } from "../../src/daemon/log.ts";
 import { serveUnix } from "../../src/daemon/server.ts";
@@ -41,6 +43,10 @@ export type Harness = {
 
 export type HarnessOptions = {
 	eniConf?: Record<string, unknown>;
+	/** An already resolved eni_conf (e.g. from the cluster's ConfigMaps); `eniConf` is then unused. */
+	config?: EniConfig;
+	/** Kubernetes hooks (pod watch, annotations, condition, events); standalone without. */
+	kube?: KubeHooks;
 	mutate?: (s: Scenario) => void;
 	exclusive?: boolean;
 	allocWaitMs?: number;
@@ -74,12 +80,14 @@ export async function startDaemon(opts: HarnessOptions = {}): Promise<Harness> {
 		metadata: { waitIntervalMs: 10, waitTimeoutMs: 3000, retry: { durationMs: 5 } },
 		ecs: { backoffs: FAST_BACKOFFS, timeoutMs: 3000 },
 	});
-	const eniConf = parseEniConf({
-		min_pool_size: 0,
-		max_pool_size: 5,
-		vswitches: { "cn-hangzhou-i": [POD_VSW] },
-		...opts.eniConf,
-	}).config;
+	const eniConf =
+		opts.config ??
+		parseEniConf({
+			min_pool_size: 0,
+			max_pool_size: 5,
+			vswitches: { "cn-hangzhou-i": [POD_VSW] },
+			...opts.eniConf,
+		}).config;
 	const store = Store.open(join(dir, "state.db"));
 	const log = opts.debug ? createLogger({ level: "debug" }) : silentLogger;
 	const daemon = new Daemon({
@@ -91,6 +99,7 @@ export async function startDaemon(opts: HarnessOptions = {}): Promise<Harness> {
 		eniConf,
 		nodeName: "node-1",
 		exclusive: opts.exclusive ?? false,
+		...(opts.kube ? { kube: opts.kube } : {}),
 		tuning: {
 			batchDelayMs: 20,
 			allocWaitMs: opts.allocWaitMs ?? 20_000,

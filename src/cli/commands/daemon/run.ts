@@ -8,21 +8,16 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { createCloud } from "../../../cloud/index.ts";
-import {
-	isEniConfigError,
-	mergePatch,
-	parseDaemonConfig,
-	resolveEniConf,
-} from "../../../core/config/eni-config.ts";
-import type { EniConfig, JsonObject } from "../../../core/config/types.ts";
+import { isEniConfigError, parseDaemonConfig } from "../../../core/config/eni-config.ts";
+import type { EniConfig } from "../../../core/config/types.ts";
 import { Daemon } from "../../../daemon/daemon.ts";
-import { type KubeHooks, NodeAgentHooks } from "../../../daemon/kube.ts";
+import { ClusterConfigError, clusterConfig, type KubeHooks, NodeAgentHooks } from "../../../daemon/kube.ts";
 import { type EniLinks, NetlinkEniLinks, NoEniLinks } from "../../../daemon/links.ts";
 import { createLogger, type LogLevel } from "../../../daemon/log.ts";
 import { DEFAULT_RELEASE_JOURNAL } from "../../../daemon/pending-releases.ts";
 import { serveUnix } from "../../../daemon/server.ts";
 import { Store } from "../../../daemon/store/index.ts";
-import { ConfigMapMissingError, KubeClient, loadKubeConfig, NodeAgent } from "../../../k8s/index.ts";
+import { KubeClient, loadKubeConfig, NodeAgent } from "../../../k8s/index.ts";
 import { ExitError } from "../../errors.ts";
 import { VERSION } from "../../meta.ts";
 
@@ -35,8 +30,6 @@ export type DaemonCliOptions = {
 	datapathLinks?: boolean;
 	logLevel?: LogLevel;
 };
-
-export const LABEL_EXCLUSIVE = "k8s.aliyun.com/exclusive-mode-eni-type";
 
 function readConfigFile(path: string): unknown {
 	let text: string;
@@ -88,38 +81,27 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 	if (loaded) {
 		const kube = new KubeClient(loaded);
 		const agent = new NodeAgent(kube, { nodeName, namespace: cfg.configMap.namespace });
-		let base: JsonObject = {};
+		let cc: Awaited<ReturnType<typeof clusterConfig>>;
 		try {
-			base = JSON.parse(await agent.readEniConfig(cfg.configMap.namespace)) as JsonObject;
+			cc = await clusterConfig(agent, { namespace: cfg.configMap.namespace, fileEniConf: cfg.eniConfRaw });
 		} catch (e) {
-			if (e instanceof ConfigMapMissingError)
-				log.warn({ err: e }, "no eni-config ConfigMap; using the config file only");
-			else if (e instanceof SyntaxError)
-				throw new ExitError(
-					`ConfigMap ${cfg.configMap.namespace}/eni-config: eni_conf is not JSON: ${e.message}`,
-					2,
-				);
-			else throw new ExitError(`cannot read the eni-config ConfigMap: ${(e as Error).message}`);
-		}
-		const node = await agent.getNode().catch((e) => {
-			throw new ExitError(`cannot read node ${nodeName}: ${(e as Error).message}`);
-		});
-		const dyn = await agent.readDynamicConfig(node);
-		try {
-			const r = resolveEniConf(
-				mergePatch(base, cfg.eniConfRaw),
-				dyn?.eniConf,
-				dyn ? { overlayName: dyn.name } : {},
+			if (e instanceof ClusterConfigError) {
+				if (isEniConfigError(e.cause)) configError(e.cause, e.where);
+				throw new ExitError(e.message, 2);
+			}
+			throw new ExitError(
+				`cannot read the cluster's config (eni-config, node ${nodeName}): ${(e as Error).message}`,
 			);
-			eniConf = r.config;
-			for (const w of r.warnings) log.warn({}, w);
-		} catch (e) {
-			configError(e, `ConfigMap ${cfg.configMap.namespace}/eni-config${dyn ? ` + ${dyn.name}` : ""}`);
 		}
-		exclusive = (node.metadata?.labels?.[LABEL_EXCLUSIVE] ?? "").toLowerCase() === "enionly";
+		eniConf = cc.eniConf;
+		exclusive = cc.exclusive;
+		for (const w of cc.warnings) log.warn({}, w);
 		hooks = new NodeAgentHooks(agent, log, { patchPodIps: eniConf.enablePatchPodIps });
 		await hooks.start();
-		log.info({ server: kube.server, exclusive }, "connected to Kubernetes");
+		log.info(
+			{ server: kube.server, exclusive, ...(cc.overlay ? { overlay: cc.overlay } : {}) },
+			"connected to Kubernetes",
+		);
 	} else {
 		log.info({}, "no kubeconfig and not in a cluster: standalone");
 	}
