@@ -289,6 +289,7 @@ describe.skipIf(!canRun("tests/sim/netns-datapath.test.ts"))("sim netns datapath
 				.map((r) => `${r.priority} ${r.src ?? "all"} ${r.goto ?? r.action}`)
 				.sort(),
 		).toEqual([
+			"100 198.18.0.11 1000", // node primary IP -> the gateway only (ARP for it, as Terway sends)
 			"100 198.18.0.21 1000",
 			"100 198.18.0.22 1000",
 			"100 fd00:18::21 1000",

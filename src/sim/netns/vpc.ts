@@ -17,15 +17,17 @@
  * Source/destination check (anti-spoofing), done with policy rules, exact per port and family:
  *   pref 100   iif <port> from <assigned ip>   goto 1000   (one per IP the ENI holds)
  *   pref 100   iif <port> from fe80::/10       goto 1000   (IPv6 neighbour discovery)
+ *   pref 100   iif <port> from <node primary IP> to <v4 gateway>  goto 1000   (secondary ENIs: gateway ARP, see #plug)
  *   pref 200   iif <port>                      blackhole   (everything else from that port)
  *   pref 1000  lookup local                               (moved from pref 0, so the check
  *   pref 32766 lookup main                                 also guards the VPC's own addresses:
  *                                                          metadata tells nodes apart by source)
  * A rule's iif matches only packets received on that port, so the VPC's own replies (iif lo)
  * skip straight to pref 1000. Why not strict rp_filter: it is IPv4 only. ARP is checked by the
- * same rules (arp_process routes the request with its sender IP), so a port whose node sends ARP
- * from an address not on that ENI gets no answer (pitfall 2): configure the ENI's own IP on ethN
- * first, as Terway does. Dropped packets still count in the port's rx counters.
+ * same rules (arp_process routes the request with its sender IP): a request for the vSwitch
+ * gateway from the node's primary IP is answered on every ENI of that node (Terway puts that IP on
+ * secondary ENIs), any other from an address not on that ENI gets no answer (pitfall 2).
+ * Dropped packets still count in the port's rx counters.
  *
  * All kernel work goes through src/linux (never ip/tc processes). The datapath owns its
  * namespaces and remembers what it made; `destroy()` removes exactly those.
@@ -71,7 +73,7 @@ export class SimDatapathError extends Error {
 	override readonly name = "SimDatapathError";
 }
 
-type Node = { nodeName: string; instanceId: string; nsName: string; ns: Netns };
+type Node = { nodeName: string; instanceId: string; nsName: string; ns: Netns; primaryIp: string };
 
 type Port = {
 	name: string;
@@ -233,7 +235,13 @@ export class VpcDatapath {
 		if (!node) {
 			const nsName = simNetns.node(this.prefix, inst.nodeName);
 			const ns = createNetns(nsName);
-			node = { nodeName: inst.nodeName, instanceId: inst.instanceId, nsName, ns };
+			node = {
+				nodeName: inst.nodeName,
+				instanceId: inst.instanceId,
+				nsName,
+				ns,
+				primaryIp: inst.primaryEni.primaryIp,
+			};
 			this.#nodes.set(inst.instanceId, node);
 		}
 		const eni = inst.primaryEni;
@@ -288,6 +296,15 @@ export class VpcDatapath {
 		};
 		this.#ports.set(eni.eniId, port);
 		this.#setupPort(name);
+		// Terway puts the node's primary IP (not the ENI's) on secondary ENIs (terway-features
+		// quirk 3), so a policy-routed pod's first packet ARPs for the gateway from that address,
+		// which the port does not own; the real vSwitch answers anyway. arp_process routes the
+		// request sender -> gateway with iif = port, so this rule lets exactly that through: the
+		// node's own primary IP towards the gateway address, never anything forwarded.
+		if (!eni.ips.includes(node.primaryIp)) {
+			const gw = { priority: VPC_RULE_PRIO.allow, iif: name, from: node.primaryIp, to: `${eni.gateway}/32` };
+			this.#ruleIdem({ ...gw, action: "goto", goto: VPC_RULE_PRIO.local });
+		}
 		this.#sync(port, eni);
 	}
 
@@ -389,7 +406,7 @@ export class VpcDatapath {
 		this.#nl.ensureLinkDel(name);
 		for (const r of this.#nl.ruleList()) {
 			if (r.iif !== name) continue;
-			const base = { family: r.family, priority: r.priority, iif: name, from: r.from };
+			const base = { family: r.family, priority: r.priority, iif: name, from: r.from, to: r.to };
 			const spec: RuleSpec =
 				r.action === "goto" && r.goto !== undefined
 					? { ...base, action: "goto", goto: r.goto }
