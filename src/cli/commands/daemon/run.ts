@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { createCloud } from "../../../cloud/index.ts";
 import { isEniConfigError, parseDaemonConfig } from "../../../core/config/eni-config.ts";
 import type { EniConfig } from "../../../core/config/types.ts";
+import { cloudBackoffs } from "../../../daemon/backoffs.ts";
 import { Daemon } from "../../../daemon/daemon.ts";
 import { ClusterConfigError, clusterConfig, type KubeHooks, NodeAgentHooks } from "../../../daemon/kube.ts";
 import { type EniLinks, NetlinkEniLinks, NoEniLinks } from "../../../daemon/links.ts";
@@ -106,9 +107,11 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 		log.info({}, "no kubeconfig and not in a cluster: standalone");
 	}
 
+	const bo = cloudBackoffs(eniConf.backoffOverride);
+	for (const w of bo.warnings) log.warn({}, w);
 	const cloud = await createCloud({
 		...(eniConf.regionId || cfg.region ? { regionId: eniConf.regionId ?? cfg.region } : {}),
-		ecs: { rateLimits: eniConf.rateLimit },
+		ecs: { rateLimits: eniConf.rateLimit, backoffs: bo.backoffs },
 	});
 	const links: EniLinks = opts.datapathLinks === false ? new NoEniLinks() : new NetlinkEniLinks();
 	const store = Store.open(join(stateDir, "state.db"));
