@@ -4,7 +4,7 @@
  * or in-cluster config exists; standalone otherwise), starts terwayd and serves the local API.
  * SIGTERM/SIGINT drain in-flight requests and exit 0. Logs are NDJSON on stderr.
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { createCloud } from "../../../cloud/index.ts";
@@ -17,6 +17,7 @@ import { type EniLinks, NetlinkEniLinks, NoEniLinks } from "../../../daemon/link
 import { createLogger, type LogLevel } from "../../../daemon/log.ts";
 import { DEFAULT_RELEASE_JOURNAL } from "../../../daemon/pending-releases.ts";
 import { serveUnix } from "../../../daemon/server.ts";
+import { lockStateDir, StateDirLockedError, type StateLock } from "../../../daemon/state-lock.ts";
 import { Store } from "../../../daemon/store/index.ts";
 import { KubeClient, loadKubeConfig, NodeAgent } from "../../../k8s/index.ts";
 import { ExitError } from "../../errors.ts";
@@ -73,6 +74,17 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 	const socket = opts.socket ?? cfg.socket;
 	const stateDir = opts.stateDir ?? cfg.stateDir;
 	const kubeconfig = opts.kubeconfig ?? cfg.kubeconfig ?? process.env.KUBECONFIG;
+
+	// one terwayd per state dir, taken before anything touches the cluster, the cloud or the store
+	mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+	let lock: StateLock;
+	try {
+		lock = lockStateDir(stateDir, (m) => log.warn({}, m));
+	} catch (e) {
+		if (e instanceof StateDirLockedError) throw new ExitError(`refusing to start: ${e.message}`);
+		throw e;
+	}
+	process.on("exit", () => lock.release());
 
 	// Kubernetes (optional): eni-config ConfigMap as the base, the file's eni_conf over it, then the node overlay.
 	let eniConf: EniConfig = cfg.eniConf;
@@ -149,6 +161,7 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 			}
 			server?.stop(true);
 			store.close();
+			lock.release();
 			log.info({}, "stopped");
 		})();
 		return stopping;
@@ -168,6 +181,7 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 		log.error({ err: e }, "startup failed");
 		await daemon.stop(0);
 		store.close();
+		lock.release();
 		throw new ExitError(`terwayd failed to start: ${(e as Error).message}`);
 	}
 	if (!stopping) {
