@@ -7,8 +7,10 @@ describe("backoff_override → the cloud client's backoffs", () => {
 	test("Terway names and Go fields map onto the named backoffs; the ECS client uses them", async () => {
 		const conf = parseEniConf({
 			backoff_override: {
-				ENICreate: { Duration: 1_000_000, Factor: 1.5, Steps: 3 },
-				waitenistatus: { InitialDelay: "250ms", Duration: "1s", Cap: "2s" },
+				eni_create: { Duration: 1_000_000, Factor: 1.5, Steps: 3 },
+				WaitENIStatus: { InitialDelay: "250ms", Duration: "1s", Cap: "2s" },
+				meta_unassign_private_ip: { Duration: "20ms" },
+				"": { Steps: 2 },
 			},
 		}).config;
 		const { backoffs, warnings } = cloudBackoffs(conf.backoffOverride);
@@ -16,6 +18,8 @@ describe("backoff_override → the cloud client's backoffs", () => {
 		expect(backoffs).toEqual({
 			ENICreate: { durationMs: 1, factor: 1.5, steps: 3 },
 			WaitENIStatus: { initialDelayMs: 250, durationMs: 1000, capMs: 2000 },
+			MetaUnassignPrivateIP: { durationMs: 20 },
+			Default: { steps: 2 },
 		});
 		const cloud = await createCloud({
 			env: {
