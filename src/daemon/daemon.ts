@@ -456,6 +456,14 @@ export class Daemon {
 		const store = this.#o.store;
 		const pool = this.pool;
 		const node = this.#node!;
+		// ENIs with pool work in flight (before and after the cloud is asked): the store and the
+		// cloud legitimately differ on them until that work is recorded
+		const busyBefore = new Set(
+			store
+				.enis()
+				.map((e) => e.eniId)
+				.filter((id) => pool.isBusy(id)),
+		);
 		const cloud = new Map(
 			(await this.#o.ecs.describeEnis({ instanceId: node.instanceId })).map((e) => [e.eniId, e]),
 		);
@@ -468,6 +476,10 @@ export class Daemon {
 		for (const e of store.enis()) {
 			if (e.type === "primary") continue;
 			const c = cloud.get(e.eniId);
+			const changing =
+				busyBefore.has(e.eniId) ||
+				pool.isBusy(e.eniId) ||
+				store.pendingIntents().some((i) => (i.params as { eniId?: string }).eniId === e.eniId);
 			let md: Set<string> | undefined;
 			let mdErr: string | undefined;
 			try {
@@ -498,7 +510,8 @@ export class Daemon {
 				const problems: string[] = [];
 				const cloudOk = c ? c.ipv4s.includes(ip.ip) || c.ipv6s.includes(ip.ip) : false;
 				if (!c) problems.push(`ENI ${e.eniId} is not attached to ${node.instanceId} in the cloud`);
-				else if (!cloudOk) problems.push(`the cloud does not list ${ip.ip} on ${e.eniId}`);
+				else if (!cloudOk && !(changing && ip.state === "releasing"))
+					problems.push(`the cloud does not list ${ip.ip} on ${e.eniId}`);
 				const mdOk = md ? md.has(ip.ip) : false;
 				if (mdErr) problems.push(`metadata: ${mdErr}`);
 				else if (!mdOk && e.status === "InUse") problems.push(`metadata does not list ${ip.ip} on ${e.mac}`);
@@ -522,8 +535,9 @@ export class Daemon {
 					problems,
 				});
 			}
-			// IPs the cloud has on our ENI that the store does not
-			if (c && e.status === "InUse") {
+			// IPs the cloud has on our ENI that the store does not (an assign in flight is recorded
+			// once metadata lists its IPs: not a problem yet)
+			if (c && e.status === "InUse" && !changing) {
 				for (const ip of [...c.ipv4s, ...c.ipv6s]) {
 					if (store.ip(ip)) continue;
 					rows.push({
