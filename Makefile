@@ -42,7 +42,7 @@ bpf: apt ## compile bpf/*.bpf.c into bpf/build/*.bpf.o
 
 build: setup ## dist/terwayctl, one binary with the BPF objects embedded
 	@mkdir -p dist
-	$(BUN) build src/bin/terwayctl.ts --compile --minify --bytecode --format=esm \
+	$(BUN) build src/bin/terwayctl.ts --compile --minify --bytecode --format=esm --splitting \
 		--define process.env.NODE_ENV='"production"' --outfile dist/terwayctl
 	@dist/terwayctl --version
 

@@ -42,6 +42,7 @@ tier unit src
 [ -d tests/netns ] && tier netns tests/netns
 [ -d tests/bpf ] && tier bpf tests/bpf
 [ -d tests/sim ] && tier sim tests/sim
+[ -d tests/conformance ] && tier conformance tests/conformance
 tier leaks tests/leaks
 
 echo "$passed passed, $failed failed, $skipped skipped"
