@@ -56,7 +56,7 @@ demo: build ## two namespaces joined by a veth, made through the Linux layer, pi
 	$(BUN) scripts/demo.ts
 
 bench: setup ## benchmarks (not tests): bench/netlink, library vs ip vs ip -batch
-	$(BUN) bench/netlink/index.ts
+	$(BUN) bench/netlink/index.ts && $(BUN) bench/daemon/index.ts
 
 lint: deps ## biome format + lint
 	node_modules/.bin/biome ci .
