@@ -5,9 +5,11 @@ SHELL := /bin/bash
 BUN := node_modules/.bin/bun
 # Debian packages: runtime libraries (libnl, libbpf), the BPF toolchain, and the tools the
 # tests and benchmarks cross-check with (ip, ping, tc, bpftool, sysctl, hyperfine).
-# containernetworking-plugins: the reference CNI plugins the kubelet stand-in is tested with.
+# containernetworking-plugins: the reference CNI plugins the kubelet stand-in is tested with (and bench/cni
+# compares against); iperf3: the e2e bandwidth test; time: GNU time for bench/cni's peak RSS.
 APT_PACKAGES := libnl-3-200 libnl-route-3-200 libbpf1 libbpf-dev clang llvm gcc make \
-	iproute2 iputils-ping bpftool procps hyperfine containernetworking-plugins util-linux
+	iproute2 iputils-ping bpftool procps hyperfine containernetworking-plugins util-linux \
+	iperf3 time
 # kubectl: any 1.2x client works against the sim's apiserver; Debian's is the fallback.
 KUBECTL_PACKAGE := $(if $(shell command -v kubectl),,kubernetes-client)
 STAMP := node_modules/.terway-stamp
@@ -57,6 +59,7 @@ demo: build ## two namespaces joined by a veth, made through the Linux layer, pi
 
 bench: setup ## benchmarks (not tests): bench/netlink, library vs ip vs ip -batch
 	$(BUN) bench/netlink/index.ts && $(BUN) bench/daemon/index.ts
+	$(BUN) bench/cni/index.ts
 
 lint: deps ## biome format + lint
 	node_modules/.bin/biome ci .

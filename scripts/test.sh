@@ -43,6 +43,7 @@ tier unit src
 [ -d tests/bpf ] && tier bpf tests/bpf
 [ -d tests/sim ] && tier sim tests/sim
 [ -d tests/conformance ] && tier conformance tests/conformance
+[ -d tests/e2e ] && tier e2e tests/e2e
 tier leaks tests/leaks
 
 echo "$passed passed, $failed failed, $skipped skipped"

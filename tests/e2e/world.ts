@@ -1,0 +1,216 @@
+/**
+ * A `terwayctl sim up --cni terway` world for the end-to-end tests: pods through the sim's
+ * apiserver (the kubelet stand-in runs our plugin from 10-terway.conflist), the plugin exec'd by
+ * hand as a runtime does, each node's terwayd over its socket. Test helper, not a test.
+ */
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { simNetns } from "../../src/sim/contracts.ts";
+import { sandboxIdFor } from "../../src/sim/kubelet/pod.ts";
+import type { WorldInfo } from "../../src/sim/layout.ts";
+import { sh } from "../helpers/env.ts";
+
+export const ENTRY = join(import.meta.dir, "../../src/bin/terwayctl.ts");
+const ROOT = join(import.meta.dir, "../..");
+
+export type PodView = {
+	name: string;
+	node: string;
+	uid: string;
+	netns: string;
+	ips: string[];
+	v4: string;
+	v6?: string;
+};
+
+/** The default scenario with these changes (eni_conf keys merged into the ConfigMap's). */
+export function scenario(
+	file: string,
+	o: { instanceType?: string; eniConf?: Record<string, unknown>; labels?: Record<string, string> },
+): string {
+	const s = Bun.YAML.parse(readFileSync(join(ROOT, "src/sim/scenarios/default.yaml"), "utf8")) as {
+		nodes: { instanceType: string; labels?: Record<string, string> };
+		kubernetes: { objects: { kind: string; metadata: { name: string }; data?: Record<string, string> }[] };
+	};
+	if (o.instanceType) s.nodes.instanceType = o.instanceType;
+	if (o.labels) s.nodes.labels = o.labels;
+	const cm = s.kubernetes.objects.find((x) => x.kind === "ConfigMap" && x.metadata.name === "eni-config")!;
+	cm.data!.eni_conf = JSON.stringify({ ...JSON.parse(cm.data!.eni_conf!), ...o.eniConf });
+	writeFileSync(file, JSON.stringify(s));
+	return file;
+}
+
+export class SimWorld {
+	info!: WorldInfo;
+	constructor(readonly prefix: string) {}
+
+	cli(...args: string[]) {
+		return sh([process.execPath, ENTRY, ...args], { allowFail: true });
+	}
+
+	up(...args: string[]): void {
+		const r = this.cli("sim", "up", "--prefix", this.prefix, "--cni", "terway", ...args);
+		if (r.code !== 0) throw new Error(`sim up failed (${r.code}): ${r.err.slice(-1500)}`);
+		this.info = JSON.parse(readFileSync(`/run/terway-sim/${this.prefix}/world.json`, "utf8"));
+	}
+
+	down(): void {
+		this.cli("sim", "down", "--prefix", this.prefix);
+	}
+
+	nodeDir(node: string): string {
+		return `/run/terway-sim/${this.prefix}/nodes/${node}`;
+	}
+	nodeNs(node: string): string {
+		return simNetns.node(this.prefix, node);
+	}
+	primaryIp(node: string): string {
+		return this.info.nodes.find((n) => n.name === node)!.primaryIp;
+	}
+
+	async kube(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+		const r = await fetch(`${this.info.host.apiserver}${path}`, {
+			method,
+			headers: { "content-type": "application/json" },
+			...(body ? { body: JSON.stringify(body) } : {}),
+		});
+		return { status: r.status, json: await r.json().catch(() => undefined) };
+	}
+
+	async addPod(name: string, node: string, annotations: Record<string, string> = {}): Promise<void> {
+		const r = await this.kube("POST", "/api/v1/namespaces/default/pods", {
+			apiVersion: "v1",
+			kind: "Pod",
+			metadata: { name, namespace: "default", labels: { app: name }, annotations },
+			spec: { nodeName: node, containers: [{ name: "app", image: "registry.sim.local/pause:3.10" }] },
+			status: { phase: "Pending" },
+		});
+		if (r.status >= 300) throw new Error(`create pod ${name}: ${r.status} ${JSON.stringify(r.json)}`);
+	}
+
+	async deletePod(name: string): Promise<void> {
+		await this.kube("DELETE", `/api/v1/namespaces/default/pods/${name}`);
+	}
+
+	/** Wait for the pod to be Running with its IPs. */
+	async pod(name: string, timeoutMs = 30_000): Promise<PodView> {
+		const end = Date.now() + timeoutMs;
+		for (;;) {
+			const r = await this.kube("GET", `/api/v1/namespaces/default/pods/${name}`);
+			const p = r.json as
+				| {
+						metadata: { uid: string };
+						spec: { nodeName: string };
+						status?: { phase?: string; podIPs?: { ip: string }[] };
+				  }
+				| undefined;
+			if (p?.status?.phase === "Running" && p.status.podIPs?.length) {
+				const ips = p.status.podIPs.map((x) => x.ip);
+				const v6 = ips.find((i) => i.includes(":"));
+				return {
+					name,
+					node: p.spec.nodeName,
+					uid: p.metadata.uid,
+					netns: simNetns.pod(this.prefix, p.spec.nodeName, p.metadata.uid),
+					ips,
+					v4: ips.find((i) => !i.includes(":"))!,
+					...(v6 ? { v6 } : {}),
+				};
+			}
+			if (Date.now() > end)
+				throw new Error(`pod ${name} not Running in ${timeoutMs} ms: ${JSON.stringify(r.json)}`);
+			await Bun.sleep(100);
+		}
+	}
+
+	async podGone(name: string, timeoutMs = 30_000): Promise<void> {
+		const end = Date.now() + timeoutMs;
+		while ((await this.kube("GET", `/api/v1/namespaces/default/pods/${name}`)).status !== 404) {
+			if (Date.now() > end) throw new Error(`pod ${name} still there after ${timeoutMs} ms`);
+			await Bun.sleep(100);
+		}
+	}
+
+	/** GET a terwayd endpoint on that node. */
+	async daemon<T>(node: string, path: string): Promise<T> {
+		const r = await fetch(`http://terwayd${path}`, { unix: `${this.nodeDir(node)}/terwayd.sock` });
+		return (await r.json()) as T;
+	}
+
+	/** The conflist the node's kubelet runs. */
+	conflist(node: string): { name: string; cniVersion: string; plugins: Record<string, unknown>[] } {
+		return JSON.parse(readFileSync(`${this.nodeDir(node)}/cni/net.d/10-terway.conflist`, "utf8"));
+	}
+
+	/** The kubelet's cached ADD result for a pod's sandbox (libcni cache). */
+	cachedResult(node: string, containerId: string): unknown {
+		const dir = `${this.nodeDir(node)}/cni/cache/results`;
+		const f = readdirSync(dir).find((x) => x.includes(containerId) && x.endsWith("-eth0"));
+		if (!f) throw new Error(`no cached result for ${containerId} in ${dir}`);
+		return JSON.parse(readFileSync(join(dir, f), "utf8")).result;
+	}
+
+	/** The sandbox (container) id the kubelet used for this pod. */
+	sandboxId(uid: string): string {
+		return sandboxIdFor(uid);
+	}
+
+	/** Exec the node's `terway` exactly as a runtime does, inside the node namespace. */
+	plugin(
+		node: string,
+		cmd: "ADD" | "DEL" | "CHECK",
+		o: { id: string; netns: string; pod: string; prevResult?: unknown },
+	): { code: number; out: string; err: string } {
+		const list = this.conflist(node);
+		const conf = {
+			...list.plugins[0],
+			name: list.name,
+			cniVersion: list.cniVersion,
+			...(o.prevResult ? { prevResult: o.prevResult } : {}),
+		};
+		const dir = this.nodeDir(node);
+		const r = Bun.spawnSync(
+			[
+				"ip",
+				"netns",
+				"exec",
+				this.nodeNs(node),
+				"env",
+				"-i",
+				`PATH=${process.env.PATH}`,
+				`CNI_COMMAND=${cmd}`,
+				`CNI_CONTAINERID=${o.id}`,
+				`CNI_NETNS=${o.netns}`,
+				"CNI_IFNAME=eth0",
+				`CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${o.pod};K8S_POD_INFRA_CONTAINER_ID=${o.id}`,
+				`CNI_PATH=${dir}/cni/bin:/usr/lib/cni`,
+				`${dir}/cni/bin/terway`,
+			],
+			{ stdin: new TextEncoder().encode(JSON.stringify(conf)), stdout: "pipe", stderr: "pipe" },
+		);
+		return { code: r.exitCode ?? -1, out: r.stdout.toString(), err: r.stderr.toString() };
+	}
+}
+
+/** ping from a namespace (v4 or v6 by the address); true when all replies came back. */
+export function pingFrom(ns: string, addr: string, count = 2): boolean {
+	const r = sh(
+		[
+			"ip",
+			"netns",
+			"exec",
+			ns,
+			"ping",
+			...(addr.includes(":") ? ["-6"] : []),
+			"-c",
+			String(count),
+			"-i",
+			"0.2",
+			"-W",
+			"1",
+			addr,
+		],
+		{ allowFail: true },
+	);
+	return r.code === 0;
+}
