@@ -42,6 +42,9 @@ tier unit src
 [ -d tests/netns ] && tier netns tests/netns
 [ -d tests/bpf ] && tier bpf tests/bpf
 [ -d tests/sim ] && tier sim tests/sim
+[ -d tests/cloud ] && tier cloud tests/cloud
+[ -d tests/k8s ] && tier k8s tests/k8s
+[ -d tests/daemon ] && tier daemon tests/daemon
 [ -d tests/conformance ] && tier conformance tests/conformance
 [ -d tests/e2e ] && tier e2e tests/e2e
 tier leaks tests/leaks
