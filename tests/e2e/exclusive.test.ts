@@ -27,8 +27,7 @@ describe.skipIf(!canRun("e2e: exclusive ENI in the netns sim"))(
 				labels: { "k8s.aliyun.com/exclusive-mode-eni-type": "eniOnly" },
 			});
 			w.up("--nodes", "2", "--scenario", f);
-			for (const n of ["node-1", "node-2"])
-				await Promise.all([w.addPod("x", "node-1"), w.addPod("y", "node-2")]);
+			await Promise.all([w.addPod("x", "node-1"), w.addPod("y", "node-2")]);
 			x = await w.pod("x", 60_000);
 			y = await w.pod("y", 60_000);
 		}, 120_000);
