@@ -20,6 +20,7 @@ import EcsMod, * as $Ecs from "@alicloud/ecs20140526";
 import * as $OpenApi from "@alicloud/openapi-core";
 import { SimClient } from "../../../src/sim/control/client.ts";
 import type { WorldInfo } from "../../../src/sim/layout.ts";
+import { Rng } from "../../../src/sim/world/rng.ts";
 
 const EcsClient = (EcsMod as unknown as { default?: typeof EcsMod }).default ?? EcsMod;
 
@@ -399,16 +400,10 @@ export class Api {
 
 // ---------------------------------------------------------------------------------------- misc
 
-/** mulberry32: a small seeded PRNG (deterministic kill points and workloads per seed). */
+/** A seeded PRNG (the sim's own mulberry32): deterministic kill points and workloads per seed. */
 export function rng(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
+	const r = new Rng(seed);
+	return () => r.next();
 }
 
 /** VmRSS / VmHWM of a process in KiB (Linux /proc). */
