@@ -66,7 +66,7 @@ describe.skipIf(!canRun("e2e: terway in the netns sim"))(
 	() => {
 		let a: PodView;
 		let b: PodView;
-		const dual = false;
+		let dual = false;
 
 		beforeAll(async () => {
 			const f = scenario(join(tmp, "scenario.json"), {
