@@ -213,10 +213,30 @@ export class NodeAgentHooks implements KubeHooks {
 		void this.#agent.events.event(ref, "Warning", EventReason.AllocIPFailed, message);
 	}
 
+	/**
+	 * Patches are serialized and coalesced to the latest wish: two concurrent patches could land
+	 * out of order and leave the node False after IPs came back (until the 5 min heartbeat).
+	 */
 	setSufficientIp(sufficient: boolean, message: string): void {
+		this.#wantCond = { sufficient, message };
+		this.#pumpCond();
+	}
+
+	#wantCond: { sufficient: boolean; message: string } | undefined;
+	#condBusy = false;
+
+	#pumpCond(): void {
+		const want = this.#wantCond;
+		if (this.#condBusy || !want) return;
+		this.#wantCond = undefined;
+		this.#condBusy = true;
 		void this.#agent
-			.ensureSufficientIP(sufficient, message)
-			.catch((e) => this.#log.warn({ err: e }, "SufficientIP condition patch failed"));
+			.ensureSufficientIP(want.sufficient, want.message)
+			.catch((e) => this.#log.warn({ err: e }, "SufficientIP condition patch failed"))
+			.finally(() => {
+				this.#condBusy = false;
+				this.#pumpCond();
+			});
 	}
 
 	async stop(): Promise<void> {

@@ -113,6 +113,9 @@ function deletePod(name: string): void {
 	kube.store.delete({ ...podsRef, name }, { gracePeriodSeconds: 0 });
 }
 
+const podIps = (name: string) =>
+	(kube.store.get({ ...podsRef, name }) as { metadata: { annotations?: Record<string, string> } }).metadata
+		.annotations?.[ANNOTATION_POD_IPS];
 const allocated = (name: string) => h.store.allocations().some((a) => a.podKey === `default/${name}`);
 const sufficientIp = () =>
 	(
@@ -172,12 +175,7 @@ describe("terwayd with the sim's kube-apiserver", () => {
 		const a = await h.alloc("web-0");
 		expect(a.status).toBe(200);
 		const ip = String(a.body.ipv4?.ip);
-		await until("the pod-ips annotation", () => {
-			const p = kube.store.get({ ...podsRef, name: "web-0" }) as {
-				metadata: { annotations?: Record<string, string> };
-			};
-			return p.metadata.annotations?.[ANNOTATION_POD_IPS] === ip;
-		});
+		await until("the pod-ips annotation", () => podIps("web-0") === ip);
 		const releasesBefore = releaseCalls();
 		const byWatch = releasedBy("pod-deleted");
 		deletePod("web-0");
@@ -242,12 +240,15 @@ describe("terwayd with the sim's kube-apiserver", () => {
 
 	test("the pod watch survives a 410 Gone (relist) and still releases deleted pods", async () => {
 		createPod("gone-0");
-		expect((await h.alloc("gone-0")).status).toBe(200);
+		const a = await h.alloc("gone-0");
+		expect(a.status).toBe(200);
+		// the daemon's own pods request (the pod-ips patch) is done before the faults are armed
+		await until("the pod-ips annotation", () => podIps("gone-0") === a.body.ipv4?.ip);
 		const lists = () =>
 			klog.since(0, (e) => e.what === "GET /api/v1/pods" && !String(e.detail?.query ?? "").includes("watch"))
 				.length;
 		const listsBefore = lists();
-		// the next pods request drops the open watches; the re-watch gets 410 → relist
+		// our pods request below drops the open watches; the daemon's re-watch gets 410 → relist
 		faults.add({
 			id: "drop",
 			match: { face: "kube", action: "pods" },
@@ -255,6 +256,8 @@ describe("terwayd with the sim's kube-apiserver", () => {
 			times: 1,
 		});
 		faults.add({ id: "gone", match: { face: "kube", action: "pods" }, effect: { kind: "gone" }, times: 1 });
+		const res = await client.fetch("/api/v1/namespaces/default/pods");
+		expect(res.status).toBe(200);
 		createPod("gone-1");
 		await until("the relist after 410", () => lists() > listsBefore);
 		expect(klog.since(0, (e) => e.fault === "gone").length).toBe(1);
