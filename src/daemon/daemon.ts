@@ -509,12 +509,15 @@ export class Daemon {
 				const a = allocs.get(ip.ip);
 				const problems: string[] = [];
 				const cloudOk = c ? c.ipv4s.includes(ip.ip) || c.ipv6s.includes(ip.ip) : false;
+				// an unheld IP on an ENI being assigned/unassigned may be ahead in one source and behind
+				// in another (the cloud was asked first, metadata after, the store records last)
+				const inFlux = changing && ip.state !== "allocated";
 				if (!c) problems.push(`ENI ${e.eniId} is not attached to ${node.instanceId} in the cloud`);
-				else if (!cloudOk && !(changing && ip.state === "releasing"))
-					problems.push(`the cloud does not list ${ip.ip} on ${e.eniId}`);
+				else if (!cloudOk && !inFlux) problems.push(`the cloud does not list ${ip.ip} on ${e.eniId}`);
 				const mdOk = md ? md.has(ip.ip) : false;
 				if (mdErr) problems.push(`metadata: ${mdErr}`);
-				else if (!mdOk && e.status === "InUse") problems.push(`metadata does not list ${ip.ip} on ${e.mac}`);
+				else if (!mdOk && e.status === "InUse" && !inFlux)
+					problems.push(`metadata does not list ${ip.ip} on ${e.mac}`);
 				if (ip.state === "allocated" && !a) problems.push(`${ip.ip} is allocated but no allocation holds it`);
 				if (a && ip.state !== "allocated") problems.push(`${ip.ip} backs ${a.podKey} but is ${ip.state}`);
 				if (ip.state === "allocated") problems.push(...kernelProblems);
