@@ -11,6 +11,8 @@
  */
 
 import { formatOp } from "../core/datapath/format.ts";
+import type { HostView, PodView } from "../core/datapath/leftovers.ts";
+import { MAIN_TABLE } from "../core/datapath/names.ts";
 import type { NsState, Observed, Op, Plan } from "../core/datapath/types.ts";
 import { isNotFoundError, LinuxError } from "./errors.ts";
 import { Netlink } from "./netlink/handle.ts";
@@ -354,6 +356,8 @@ export function teardown(plan: Plan, ns: { host: Netns; pod?: Netns | undefined 
 				for (const r of n.ruleList({ family: o.family })) {
 					if (r.priority !== o.priority || r.action !== "to-table") continue;
 					if ((r.from ?? "") !== (o.from ?? "") || (r.to ?? "") !== (o.to ?? "")) continue;
+					// the planners' rules have no other selector: one that does is not ours
+					if (r.iif || r.oif || r.fwmark) continue;
 					tolerant(() => n.ruleDel(ruleSpec({ ...o, table: r.table })));
 					removed.push(formatOp({ ...o, table: r.table }));
 				}
@@ -431,4 +435,37 @@ export function observe(plan: Plan, ns: { host: Netns; pod?: Netns | undefined }
 	} finally {
 		close(h);
 	}
+}
+
+/**
+ * The host namespace as core/datapath/leftovers.ts reads it: links (with a veth's peer index),
+ * the main table's routes, every rule. For DEL without an allocation and for GC.
+ */
+export function readHostView(host: Netns): HostView {
+	using n = Netlink.at(host);
+	return {
+		links: n
+			.linkList()
+			.map((l) => ({ name: l.name, index: l.index, kind: l.kind, peerIndex: l.parentIndex })),
+		routes: n.routeList({ table: MAIN_TABLE }).map((r) => ({ family: r.family, dst: r.dst, dev: r.dev })),
+		rules: n.ruleList().map((r) => ({
+			family: r.family,
+			priority: r.priority,
+			table: r.table,
+			action: r.action,
+			from: r.from,
+			to: r.to,
+			iif: r.iif,
+			oif: r.oif,
+			fwmark: r.fwmark,
+		})),
+	};
+}
+
+/** The pod namespace's links and the addresses of `link` (leftovers.ts recoverPodIps). */
+export function readPodView(pod: Netns, link: string): PodView {
+	using n = Netlink.at(pod);
+	const links = n.linkList().map((l) => ({ name: l.name, index: l.index, kind: l.kind }));
+	if (!links.some((l) => l.name === link)) return { links, addrs: [] };
+	return { links, addrs: n.addrList({ link }).map((a) => ({ link: a.link, cidr: a.cidr, scope: a.scope })) };
 }

@@ -7,9 +7,14 @@
  * ADD: allocate (idempotent per container) -> plan -> apply; a failure rolls the datapath back
  *   (apply.ts) and releases the allocation, then rethrows for main.ts to classify.
  * DEL: idempotent; the plan comes from the daemon's record, or, when it has none or cannot be
- *   asked, from the container id and prevResult; a missing or empty netns only skips the pod side.
+ *   asked, from the container id plus the pod's addresses as prevResult and the node give them
+ *   (the host veth's /32 and /128 routes, else its pod peer's addresses: core/datapath/
+ *   leftovers.ts), so the pod's policy rules go too; a missing or empty netns only skips the pod side.
  * CHECK: the daemon's record -> plan -> observe -> drift list (DriftError when any), plus
  *   prevResult's addresses must be the allocation's.
+ * GC: terwayd releases the allocations of attachments not listed; then the node's leftovers of
+ *   unlisted attachments go (our veths by name, the rules of addresses no listed attachment
+ *   holds; leftovers.ts gcPlan); a daemon failure is reported after the node is cleaned.
  */
 import { CNI_CODES, CniError } from "../core/cni/errors.ts";
 import type { Attachment, Result } from "../core/cni/types.ts";
@@ -17,13 +22,16 @@ import {
 	type AllocInfo,
 	checkPlan,
 	type DatapathInput,
+	gcPlan,
+	hostVethName,
 	mergeBandwidth,
 	type Plan,
 	planFor,
+	recoverPodIps,
 	resultFor,
 	teardownPlanFromResult,
 } from "../core/datapath/index.ts";
-import { applyPlan, observe, teardown } from "../linux/apply.ts";
+import { applyPlan, observe, readHostView, readPodView, teardown } from "../linux/apply.ts";
 import { isNotFoundError } from "../linux/errors.ts";
 import { Netlink } from "../linux/netlink/handle.ts";
 import { Netns } from "../linux/netns.ts";
@@ -50,8 +58,11 @@ export interface DaemonPort {
 	release(req: { pod: PodRef; containerId: string; reason: string }): Promise<void>;
 	/** Resolves when the daemon can serve ADD. */
 	status(): Promise<void>;
-	/** Release allocations of attachments not in `valid`. */
-	gc(valid: Attachment[]): Promise<void>;
+	/**
+	 * Release allocations of attachments not in `valid`; answers the addresses allocated to the
+	 * valid ones (GC keeps their rules on the node).
+	 */
+	gc(valid: Attachment[]): Promise<{ heldIps: string[] }>;
 }
 
 export type NodeIps = { ipv4?: string; ipv6?: string };
@@ -201,11 +212,23 @@ export function makeHandlers(deps: CommandDeps): CniHandlers {
 				unreachable = e;
 				a.log.warn({ err: e }, "terwayd unreachable: tearing down from the container id and prevResult");
 			}
-			const plan = alloc
-				? planOf(a, alloc, deps).plan
-				: teardownPlanFromResult(a.containerId, a.ifName, a.conf.net.prevResult, a.conf.terway.vethPrefix);
 			using podNs = openPodNetns(a.netns, false);
 			using host = hostNs();
+			let plan: Plan;
+			if (alloc) plan = planOf(a, alloc, deps).plan;
+			else {
+				// no record to plan from: the pod's addresses as the node still shows them, so the
+				// policy rules of those addresses go with the veth even without prevResult
+				const prefix = a.conf.terway.vethPrefix;
+				const recovered = recoverPodIps(
+					hostVethName(a.containerId, a.ifName, prefix),
+					a.ifName,
+					readHostView(host),
+					podNs ? readPodView(podNs, a.ifName) : undefined,
+				);
+				plan = teardownPlanFromResult(a.containerId, a.ifName, a.conf.net.prevResult, prefix, recovered);
+				a.log.info({ recovered, note: plan.notes[0] }, "no allocation record: teardown by container id");
+			}
 			const { removed } = teardown(plan, { host, pod: podNs });
 			a.log.debug({ removed }, "datapath removed");
 			if (!pod.name) return;
@@ -247,7 +270,25 @@ export function makeHandlers(deps: CommandDeps): CniHandlers {
 		},
 
 		async gc(a: GcArgs): Promise<void> {
-			await deps.daemon.gc(a.validAttachments);
+			// spec: GC keeps cleaning after an error, then reports it
+			let daemonError: unknown;
+			let heldIps: string[] = [];
+			try {
+				heldIps = (await deps.daemon.gc(a.validAttachments)).heldIps;
+			} catch (e) {
+				daemonError = e;
+				a.log.warn({ err: e }, "GC: terwayd did not release; cleaning the node's leftovers anyway");
+			}
+			using host = hostNs();
+			const plan = gcPlan(a.validAttachments, readHostView(host), {
+				vethPrefix: a.conf.terway.vethPrefix,
+				heldIps,
+			});
+			if (plan.ops.length > 0) {
+				const { removed } = teardown(plan, { host });
+				a.log.info({ links: plan.links, ips: plan.ips, removed }, "GC removed host-side leftovers");
+			}
+			if (daemonError !== undefined) throw daemonError;
 		},
 	};
 }

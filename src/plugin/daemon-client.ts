@@ -179,6 +179,11 @@ export function daemonClient(opts: DaemonClientOptions): DaemonPort {
 				}
 			}
 			if (errors.length > 0) throw new DaemonApiError("Internal", `GC: ${errors.join("; ")}`);
+			// what the valid attachments hold: their rules stay on the node
+			const heldIps = rows
+				.filter((row) => row.state === "allocated" && row.containerId && keep.has(row.containerId))
+				.map((row) => row.ip);
+			return { heldIps };
 		},
 	};
 }

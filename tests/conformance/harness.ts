@@ -233,6 +233,43 @@ export class World {
 	}
 }
 
+/** The primary IPs of terwayd's ENIs (its own `512: from <ip>` rules), read while it runs. */
+export function eniPrimaryIps(w: World): Set<string> {
+	return new Set(
+		((w.api("/v1/enis") as unknown as { primaryIp: string }[] | undefined) ?? []).map((e) => e.primaryIp),
+	);
+}
+
+/**
+ * What node-1 shows of a pod, both families, as `ip -j` prints it: its host veth, every rule
+ * naming one of `ips` (bare addresses) except terwayd's own rule for an ENI primary IP in
+ * `eniPrimary` (read beforehand: terwayd may be down when this is called), and the main-table
+ * routes to them.
+ */
+export function podTraces(
+	w: World,
+	containerId: string,
+	ifName: string,
+	ips: string[],
+	eniPrimary: Set<string>,
+) {
+	const veth = hostVethName(containerId, ifName);
+	const links = ipJson<{ ifname: string }[]>(w.nodeNs, ["link", "show"]).filter((l) => l.ifname === veth);
+	const both = <T>(args: string[]) => [
+		...ipJson<T[]>(w.nodeNs, ["-4", ...args]),
+		...ipJson<T[]>(w.nodeNs, ["-6", ...args]),
+	];
+	const rules = both<{ src?: string; dst?: string; priority: number }>(["rule", "show"]).filter(
+		(r) =>
+			(ips.includes(r.src ?? "") || ips.includes(r.dst ?? "")) &&
+			!(r.src && eniPrimary.has(r.src) && r.priority === 512 && !r.dst),
+	);
+	const routes = both<{ dst: string }>(["route", "show", "table", "main"]).filter((r) =>
+		ips.includes(r.dst.split("/")[0] ?? ""),
+	);
+	return { links, rules, routes };
+}
+
 /** CNI_ARGS as Kubernetes runtimes pass them. */
 export function k8sArgs(pod: string, containerId: string): string {
 	return `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod};K8S_POD_INFRA_CONTAINER_ID=${containerId};K8S_POD_UID=0f0e0d0c-1111-2222-3333-444455556666`;

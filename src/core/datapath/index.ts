@@ -15,6 +15,16 @@ export { checkPlan } from "./check.ts";
 export { exclusivePlan } from "./exclusive.ts";
 export { teardownPlanFromResult } from "./fallback.ts";
 export { formatOp } from "./format.ts";
+export {
+	type GcPlan,
+	gcPlan,
+	type HostView,
+	hostPrefixOf,
+	isPodVethName,
+	type PodView,
+	podRuleIp,
+	recoverPodIps,
+} from "./leftovers.ts";
 export * from "./names.ts";
 export { nodePlan } from "./node.ts";
 export { resultFor } from "./result.ts";
