@@ -11,8 +11,9 @@
  *
  * Act 2 brings up the offline Alibaba Cloud with `terwayctl sim` (the compiled binary): a VPC
  * of network namespaces with two ECS nodes, the ECS/VPC OpenAPI, the metadata service and a
- * Kubernetes API; kubectl lists the nodes, a node asks metadata who it is, a pod comes up
- * through the kubelet stand-in, and `sim down` removes exactly that world.
+ * Kubernetes API, each node running terwayd and the terway CNI plugin (`--cni terway`); kubectl
+ * lists the nodes, a node asks metadata who it is, two pods on two nodes come up through the
+ * kubelet stand-in and ping each other, and `sim down` removes exactly that world.
  */
 import { rmSync } from "node:fs";
 import { Counter, detach, ensureAttached } from "../src/linux/bpf/index.ts";
@@ -168,8 +169,8 @@ async function act2(): Promise<boolean> {
 	const tw = (...args: string[]) => run(["dist/terwayctl", ...args]);
 	let good = false;
 	try {
-		step(`the offline Alibaba Cloud: terwayctl sim up --nodes 2 --prefix ${W}`);
-		if (tw("sim", "up", "--nodes", "2", "--prefix", W).code !== 0) return false;
+		step(`the offline Alibaba Cloud: terwayctl sim up --nodes 2 --cni terway --prefix ${W}`);
+		if (tw("sim", "up", "--nodes", "2", "--cni", "terway", "--prefix", W).code !== 0) return false;
 		step("kubectl against the world's apiserver");
 		run(["kubectl", "--kubeconfig", `/run/terway-sim/${W}/kubeconfig`, "get", "nodes", "-o", "wide"]);
 		step("node-1 asks the metadata service (100.100.100.200) who it is");
@@ -221,21 +222,32 @@ async function act2(): Promise<boolean> {
 			"-q",
 			node2,
 		);
-		step("a pod through the kubelet stand-in (reference ptp plugin until Terway's CNI lands)");
-		tw("sim", "pod", "add", "web-1", "--prefix", W);
-		let pod: { name: string; node: string; phase: string; podIP?: string } | undefined;
-		for (let i = 0; i < 100 && pod?.phase !== "Running"; i++) {
+		step("two pods, one per node: the kubelet stand-in runs the terway plugin, terwayd hands out ENI IPs");
+		tw("sim", "pod", "add", "web-1", "--node", "node-1", "--prefix", W);
+		tw("sim", "pod", "add", "web-2", "--node", "node-2", "--prefix", W);
+		type SimPod = { name: string; node: string; phase: string; podIP?: string };
+		let pods: SimPod[] = [];
+		for (let i = 0; i < 300 && !(pods.length === 2 && pods.every((p) => p.phase === "Running")); i++) {
 			await Bun.sleep(100);
-			pod = JSON.parse(run(["dist/terwayctl", "sim", "pod", "list", "--prefix", W, "--json"], false).out)[0];
+			pods = JSON.parse(run(["dist/terwayctl", "sim", "pod", "list", "--prefix", W, "--json"], false).out);
 		}
 		tw("sim", "pod", "list", "--prefix", W);
-		const podPing = pod?.podIP
-			? tw("sim", "exec", "--prefix", W, pod.node, "--", "ping", "-c", "2", "-i", "0.2", "-q", pod.podIP)
-			: { code: 1 };
+		const [p1, p2] = [pods.find((p) => p.name === "web-1"), pods.find((p) => p.name === "web-2")];
+		const podNetns = (p: SimPod) =>
+			run(["ip", "netns", "list"], false)
+				.out.split("\n")
+				.map((l) => l.split(" ")[0] ?? "")
+				.find((n) => n.startsWith(`${W}-${p.node}-`));
+		const pingPod = (from: SimPod | undefined, to: SimPod | undefined) => {
+			const ns = from && podNetns(from);
+			if (!ns || !to?.podIP) return false;
+			return ping(ns, to.podIP);
+		};
+		step("web-1 (node-1) and web-2 (node-2) ping each other through their ENIs and the VPC");
+		const podPing = pingPod(p1, p2) && pingPod(p2, p1);
 		step("what the cloud saw (terwayctl sim log)");
 		run(["sh", "-c", `dist/terwayctl sim log --prefix ${W} | grep -v kubelet | tail -8`]);
-		good =
-			id.code === 0 && id.out.startsWith("i-") && macs.code === 0 && across.code === 0 && podPing.code === 0;
+		good = id.code === 0 && id.out.startsWith("i-") && macs.code === 0 && across.code === 0 && podPing;
 	} finally {
 		step(`terwayctl sim down --prefix ${W}`);
 		tw("sim", "down", "--prefix", W);
