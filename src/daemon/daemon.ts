@@ -183,12 +183,22 @@ export class Daemon {
 	}
 
 	/** Fill to min_pool_size (the loop does it); resolves when the pool is quiet. */
-	async warmUp(timeoutMs = 120_000): Promise<void> {
+	warmUp(timeoutMs = 120_000): Promise<void> {
+		// known to stop(): it reads the store between its waits
+		const p = this.#warmUp(timeoutMs);
+		const q = p.catch(() => {});
+		this.#background.add(q);
+		void q.finally(() => this.#background.delete(q));
+		return p;
+	}
+
+	async #warmUp(timeoutMs: number): Promise<void> {
 		const pool = this.pool;
 		pool.kick(0);
 		const end = Date.now() + timeoutMs;
 		while (Date.now() < end && this.#phase === "warming") {
 			await pool.idle(Math.max(1, end - Date.now()));
+			if (this.#stopping) return;
 			const idle = this.#o.store.ips({ family: 4, state: "idle" }).length;
 			if (idle >= pool.config.min || pool.inhibitSummary() || this.#o.store.allocations().length > 0) break;
 			await Bun.sleep(20);
