@@ -141,6 +141,10 @@ export class Daemon {
 			},
 			"instance facts",
 		);
+		if (this.#o.links.enabled) {
+			const changed = this.#o.links.prepareNode({ ipv4: true, ipv6: eniConf.ipStack === "dual" });
+			if (changed.length) log.info({ changed }, "node prepared for pod datapaths");
+		}
 		this.#pool = new PoolManager({
 			store: this.#o.store,
 			ecs,

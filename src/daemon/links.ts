@@ -12,7 +12,11 @@
  * spawns `ip`) and `NoEniLinks` for worlds without kernel links (the loopback sim, where an
  * attached ENI is only a record): `--no-datapath-links` on the CLI selects it.
  */
+
+import { nodePlan } from "../core/datapath/node.ts";
 import { Netlink } from "../linux/netlink/handle.ts";
+import { Netns } from "../linux/netns.ts";
+import { ensureSysctl } from "../linux/sysctl.ts";
 
 export const ROUTE_TABLE_BASE = 1000;
 /** Priority of the ENI primary-IP rule (Terway's pod rules use 512 too). */
@@ -49,6 +53,11 @@ export interface EniLinks {
 	check(spec: EniLinkSpec): string[];
 	/** Removes the ENI's rule (the table's routes go with the link). Best effort. */
 	remove(spec: { primaryIp: string; table?: number }): void;
+	/**
+	 * Node-wide settings the pod datapaths rely on (core/datapath nodePlan: forwarding on,
+	 * rp_filter off), ensured once at daemon start, never per pod. Returns the keys it changed.
+	 */
+	prepareNode(stack: { ipv4: boolean; ipv6: boolean }): string[];
 }
 
 /** A world without kernel links: every ENI reports link "" / ifindex 0 / table 0. */
@@ -64,6 +73,9 @@ export class NoEniLinks implements EniLinks {
 		return [];
 	}
 	remove(): void {}
+	prepareNode(): string[] {
+		return [];
+	}
 }
 
 export class NetlinkEniLinks implements EniLinks {
@@ -76,6 +88,16 @@ export class NetlinkEniLinks implements EniLinks {
 		} finally {
 			nl.close();
 		}
+	}
+
+	prepareNode(stack: { ipv4: boolean; ipv6: boolean }): string[] {
+		const changed: string[] = [];
+		using here = Netns.current();
+		for (const op of nodePlan(stack).ops) {
+			if (op.op === "sysctl" && ensureSysctl(here, op.key, op.value).changed)
+				changed.push(`${op.key}=${op.value}`);
+		}
+		return changed;
 	}
 
 	find(mac: string): { link: string; ifindex: number } | undefined {
