@@ -245,8 +245,8 @@ async function act2(): Promise<boolean> {
 		};
 		step("web-1 (node-1) and web-2 (node-2) ping each other through their ENIs and the VPC");
 		const podPing = pingPod(p1, p2) && pingPod(p2, p1);
-		step("what the cloud saw (terwayctl sim log)");
-		run(["sh", "-c", `dist/terwayctl sim log --prefix ${W} | grep -v kubelet | tail -8`]);
+		step("what the cloud saw: the ECS calls terwayd made (terwayctl sim log --face openapi)");
+		run(["sh", "-c", `dist/terwayctl sim log --prefix ${W} --face openapi | grep -v Describe | tail -10`]);
 		good = id.code === 0 && id.out.startsWith("i-") && macs.code === 0 && across.code === 0 && podPing;
 	} finally {
 		step(`terwayctl sim down --prefix ${W}`);
