@@ -470,6 +470,8 @@ export class PoolManager {
 			}
 			await this.#refreshVSwitches();
 			if (this.#stopped) return;
+			// before resumeWork, which would bring an unwanted Available ENI up again
+			if (this.mode === "exclusive") this.#reapExclusive();
 			this.#resumeWork();
 			if (this.mode === "exclusive") {
 				this.#wakeAll();
@@ -1180,6 +1182,29 @@ export class PoolManager {
 				}
 			},
 		);
+	}
+
+	/**
+	 * Exclusive mode: deletes our ENIs that no pod holds or awaits (a release whose delete failed,
+	 * an ENI made for a pod that never took it before a restart). Without this a failed delete was
+	 * never retried and the ENI counted against the node's ENI limit for good.
+	 */
+	#reapExclusive(): void {
+		const held = new Set(this.store.allocations().map((a) => a.eniId));
+		const reserved = new Set(this.#exclusiveFor.values());
+		const pending = new Set(this.store.pendingIntents().map((i) => (i.params as { eniId?: string }).eniId));
+		for (const e of this.store.enis()) {
+			if (e.type === "primary" || e.eniId === this.node.primaryEniId || !e.ours) continue;
+			if (e.status !== "InUse" && e.status !== "Available") continue; // being brought up or gone
+			if (held.has(e.eniId) || reserved.has(e.eniId) || pending.has(e.eniId) || this.#busyEni(e.eniId))
+				continue;
+			this.#spawn(
+				`delete:${e.eniId}`,
+				{ kind: "deleteEni", eniId: e.eniId },
+				() => this.#deleteEni(e.eniId),
+				e.eniId,
+			);
+		}
 	}
 
 	/** Exclusive mode: forget the reservation once the pod holds the ENI. */

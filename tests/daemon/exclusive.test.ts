@@ -66,4 +66,32 @@ describe("exclusive ENI mode", () => {
 		expect(c2.body.eni.id).not.toBe(a.body.eni.id);
 		expect(hh.store.checkInvariants()).toEqual([]);
 	}, 60_000);
+
+	test("a failed ENI delete after a release is retried: the ENI does not leak", async () => {
+		h = await startDaemon({
+			exclusive: true,
+			mutate: (s) => {
+				s.nodes.instanceType = "ecs.g7.large";
+			},
+			allocWaitMs: 5000,
+		});
+		const hh = h;
+		const a = await hh.alloc("d-a");
+		expect(a.status).toBe(200);
+		const eniId = a.body.eni.id;
+		hh.sim.faults.add({
+			match: { face: "openapi", action: "DeleteNetworkInterface" },
+			effect: { kind: "error", code: "Forbidden.RAM", status: 403 },
+			times: 1,
+		});
+		const rel = await hh.call("POST", "/v1/release", { pod: { namespace: "default", name: "d-a" } });
+		expect(rel.body).toEqual({ released: true, ips: [a.body.ipv4?.ip] });
+		const deadline = Date.now() + 10_000;
+		while (hh.store.eni(eniId) && Date.now() < deadline) await Bun.sleep(20);
+		expect(hh.store.eni(eniId)).toBeNull();
+		expect(hh.sim.world.eni(eniId)).toBeUndefined();
+		// the first delete was refused, the retry went through
+		expect(hh.calls("DeleteNetworkInterface")).toBe(2);
+		expect(hh.store.checkInvariants()).toEqual([]);
+	}, 30_000);
 });
