@@ -54,6 +54,8 @@ export type HarnessOptions = {
 	sim?: Sim;
 	dir?: string;
 	noWarmUp?: boolean;
+	/** Internal (restart): the harness owns `sim`/`dir` even though they were passed in. */
+	owns?: { sim: boolean; dir: boolean };
 };
 
 export async function startDaemon(opts: HarnessOptions = {}): Promise<Harness> {
@@ -67,6 +69,7 @@ export async function startDaemon(opts: HarnessOptions = {}): Promise<Harness> {
 			},
 		});
 	const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "terwayd-"));
+	const owns = opts.owns ?? { sim: !opts.sim, dir: !opts.dir };
 	const env = {
 		ECS_ENDPOINT: sim.openapi,
 		VPC_ENDPOINT: sim.openapi,
@@ -152,8 +155,8 @@ export async function startDaemon(opts: HarnessOptions = {}): Promise<Harness> {
 			await daemon.stop(5000);
 			server.stop(true);
 			store.close();
-			if (!opts.sim) sim.stop();
-			if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+			if (owns.sim) sim.stop();
+			if (owns.dir) rmSync(dir, { recursive: true, force: true });
 		},
 		async restart() {
 			// crash-like: the pool is stopped at once (in-flight cloud calls are aborted and their
@@ -162,7 +165,8 @@ export async function startDaemon(opts: HarnessOptions = {}): Promise<Harness> {
 			await daemon.stop(1000);
 			server.stop(true);
 			store.close();
-			return startDaemon({ ...opts, sim, dir });
+			// the restarted harness cleans up what this one would have
+			return startDaemon({ ...opts, sim, dir, owns });
 		},
 	};
 	return h;
