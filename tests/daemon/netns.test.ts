@@ -4,7 +4,7 @@
  * Root only. Also: a bad config key refuses to start, naming it (no root needed).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { canRun, ipJson, prefixFor, sh } from "../helpers/env.ts";
 
@@ -40,6 +40,7 @@ test("a config with a wrong key refuses to start, naming it", () => {
 	const r2 = cli("daemon", "--config", f);
 	expect(r2.code).toBe(2);
 	expect(r2.err).toContain("max_pool_size");
+	rmSync(f, { force: true });
 }, 30_000);
 
 describe.skipIf(!canRun("terwayd in netns sim nodes"))("terwayd in netns sim nodes", () => {
