@@ -174,32 +174,22 @@ async function act2(): Promise<boolean> {
 		step("kubectl against the world's apiserver");
 		run(["kubectl", "--kubeconfig", `/run/terway-sim/${W}/kubeconfig`, "get", "nodes", "-o", "wide"]);
 		step("node-1 asks the metadata service (100.100.100.200) who it is");
-		const id = tw(
-			"sim",
-			"exec",
-			"--prefix",
-			W,
-			"node-1",
-			"--",
-			"curl",
-			"-s",
-			"-m",
-			"3",
-			"http://100.100.100.200/latest/meta-data/instance-id",
-		);
-		const macs = tw(
-			"sim",
-			"exec",
-			"--prefix",
-			W,
-			"node-1",
-			"--",
-			"curl",
-			"-s",
-			"-m",
-			"3",
-			"http://100.100.100.200/latest/meta-data/network/interfaces/macs/",
-		);
+		const metadata = (path: string) =>
+			tw(
+				"sim",
+				"exec",
+				"--prefix",
+				W,
+				"node-1",
+				"--",
+				"curl",
+				"-s",
+				"-m",
+				"3",
+				`http://100.100.100.200/latest/meta-data/${path}`,
+			);
+		const id = metadata("instance-id");
+		const macs = metadata("network/interfaces/macs/");
 		step("node-1 pings node-2 across the VPC router");
 		const status = JSON.parse(
 			run(["dist/terwayctl", "sim", "status", "--prefix", W, "--json"], false).out,
