@@ -14,9 +14,9 @@
  * tbf on the ENI in the pod; ingress is not supported here (a note says so).
  */
 import { tbfParams } from "./bandwidth.ts";
-import { GATEWAY_V4, GATEWAY_V6, HOST_PEER_POD_NAME, HOST_VETH_MAC, hostVethName } from "./names.ts";
+import { HOST_PEER_POD_NAME, hostVethName } from "./names.ts";
 import type { DatapathInput, Op, Plan } from "./types.ts";
-import { conf, families, hostPrefix } from "./veth.ts";
+import { conf, families, hostPrefix, vethPairOps } from "./veth.ts";
 
 export function exclusivePlan(input: DatapathInput): Plan {
 	const fams = families(input);
@@ -62,55 +62,27 @@ export function exclusivePlan(input: DatapathInput): Plan {
 		const host = hostVethName(input.containerId, pod, input.vethPrefix);
 		const peer = HOST_PEER_POD_NAME;
 		hostLink = host;
-		ops.push({
-			op: "veth",
-			side: "host",
-			name: host,
-			mac: HOST_VETH_MAC,
-			mtu: input.mtu,
-			peer: { side: "pod", name: peer, mtu: input.mtu },
-		});
-		ops.push({ op: "sysctl", side: "host", key: conf(4, host, "forwarding"), value: "1" });
-		ops.push({ op: "sysctl", side: "host", key: conf(4, host, "proxy_arp"), value: "1" });
-		if (hasV6) {
-			ops.push({ op: "sysctl", side: "host", key: conf(6, host, "disable_ipv6"), value: "0" });
-			ops.push({ op: "sysctl", side: "host", key: conf(6, host, "accept_dad"), value: "0" });
-			ops.push({ op: "sysctl", side: "host", key: conf(6, host, "forwarding"), value: "1" });
-			ops.push({ op: "sysctl", side: "pod", key: conf(6, peer, "disable_ipv6"), value: "0" });
-			ops.push({ op: "sysctl", side: "pod", key: conf(6, peer, "accept_ra"), value: "0" });
-			ops.push({ op: "sysctl", side: "pod", key: conf(6, peer, "accept_dad"), value: "0" });
-		}
-		ops.push({ op: "up", side: "host", name: host });
-		for (const [family, a] of fams) {
-			ops.push({
-				op: "addr",
-				side: "pod",
-				link: peer,
-				cidr: hostPrefix(a.ip),
-				nodad: family === 6 ? true : undefined,
-			});
-		}
-		ops.push({ op: "up", side: "pod", name: peer });
-		for (const [family] of fams) {
-			const gw = family === 4 ? GATEWAY_V4 : GATEWAY_V6;
-			ops.push({ op: "neigh", side: "pod", link: peer, ip: gw, mac: HOST_VETH_MAC });
-			ops.push({ op: "route", side: "pod", family, dst: hostPrefix(gw), dev: peer, scope: "link" });
-			const via = (dst: string): Op => ({
-				op: "route",
-				side: "pod",
-				family,
-				dst,
-				gateway: gw,
-				dev: peer,
-				onlink: true,
-			});
-			for (const cidr of input.alloc.serviceCidrs)
-				if (cidr.includes(":") === (family === 6)) ops.push(via(cidr));
-			const nodeIp = family === 4 ? input.nodeIps?.ipv4 : input.nodeIps?.ipv6;
-			if (nodeIp) ops.push(via(hostPrefix(nodeIp)));
-			for (const cidr of input.hostStackCidrs ?? [])
-				if (cidr.includes(":") === (family === 6)) ops.push(via(cidr));
-		}
+		ops.push(
+			...vethPairOps({ host, peer, mtu: input.mtu, fams, allV6: false }, (family, gw) => {
+				const via = (dst: string): Op => ({
+					op: "route",
+					side: "pod",
+					family,
+					dst,
+					gateway: gw,
+					dev: peer,
+					onlink: true,
+				});
+				const mine = (cidr: string) => cidr.includes(":") === (family === 6);
+				const nodeIp = family === 4 ? input.nodeIps?.ipv4 : input.nodeIps?.ipv6;
+				return [
+					{ op: "route", side: "pod", family, dst: hostPrefix(gw), dev: peer, scope: "link" },
+					...input.alloc.serviceCidrs.filter(mine).map(via),
+					...(nodeIp ? [via(hostPrefix(nodeIp))] : []),
+					...(input.hostStackCidrs ?? []).filter(mine).map(via),
+				];
+			}),
+		);
 		for (const [family, a] of fams) {
 			ops.push({ op: "route", side: "host", family, dst: hostPrefix(a.ip), dev: host, scope: "link" });
 		}

@@ -74,52 +74,69 @@ export function eniSharedOps(input: DatapathInput): Op[] {
 	return ops;
 }
 
+/**
+ * The host<->pod veth pair both planners start from: the pair (host side MAC HOST_VETH_MAC), the
+ * host side's forwarding/proxy sysctls (and v6 ones before it is up: accept_dad must be set before
+ * the link-local appears), the pod addresses before any route (an onlink v4 route needs a local v4
+ * address), then per family the static neighbour for the pod's gateway and `podRoutes`.
+ */
+export function vethPairOps(
+	p: { host: string; peer: string; mtu: number; fams: [4 | 6, IpAlloc][]; allV6: boolean },
+	podRoutes: (family: 4 | 6, gateway: string) => Op[],
+): Op[] {
+	const { host, peer, fams } = p;
+	const ops: Op[] = [
+		{
+			op: "veth",
+			side: "host",
+			name: host,
+			mac: HOST_VETH_MAC,
+			mtu: p.mtu,
+			peer: { side: "pod", name: peer, mtu: p.mtu },
+		},
+		{ op: "sysctl", side: "host", key: conf(4, host, "forwarding"), value: "1" },
+		{ op: "sysctl", side: "host", key: conf(4, host, "proxy_arp"), value: "1" },
+	];
+	if (fams.some(([f]) => f === 6)) {
+		ops.push({ op: "sysctl", side: "host", key: conf(6, host, "disable_ipv6"), value: "0" });
+		ops.push({ op: "sysctl", side: "host", key: conf(6, host, "accept_dad"), value: "0" });
+		ops.push({ op: "sysctl", side: "host", key: conf(6, host, "forwarding"), value: "1" });
+		if (p.allV6) ops.push({ op: "sysctl", side: "pod", key: conf(6, "all", "disable_ipv6"), value: "0" });
+		ops.push({ op: "sysctl", side: "pod", key: conf(6, peer, "disable_ipv6"), value: "0" });
+		ops.push({ op: "sysctl", side: "pod", key: conf(6, peer, "accept_ra"), value: "0" });
+		ops.push({ op: "sysctl", side: "pod", key: conf(6, peer, "accept_dad"), value: "0" });
+	}
+	ops.push({ op: "up", side: "host", name: host });
+	for (const [family, a] of fams) {
+		ops.push({
+			op: "addr",
+			side: "pod",
+			link: peer,
+			cidr: hostPrefix(a.ip),
+			nodad: family === 6 ? true : undefined,
+		});
+	}
+	ops.push({ op: "up", side: "pod", name: peer });
+	for (const [family] of fams) {
+		const gw = family === 4 ? GATEWAY_V4 : GATEWAY_V6;
+		ops.push({ op: "neigh", side: "pod", link: peer, ip: gw, mac: HOST_VETH_MAC });
+		ops.push(...podRoutes(family, gw));
+	}
+	return ops;
+}
+
 /** The veth policy-routing plan for one pod interface. */
 export function vethPlan(input: DatapathInput): Plan {
 	const fams = families(input);
 	const host = hostVethName(input.containerId, input.ifName, input.vethPrefix);
 	const pod = input.ifName;
-	const hasV6 = fams.some(([f]) => f === 6);
 	const ops: Op[] = [];
 
-	ops.push({
-		op: "veth",
-		side: "host",
-		name: host,
-		mac: HOST_VETH_MAC,
-		mtu: input.mtu,
-		peer: { side: "pod", name: pod, mtu: input.mtu },
-	});
-	// host veth sysctls before it is up (accept_dad must be set before the link-local appears)
-	ops.push({ op: "sysctl", side: "host", key: conf(4, host, "forwarding"), value: "1" });
-	ops.push({ op: "sysctl", side: "host", key: conf(4, host, "proxy_arp"), value: "1" });
-	if (hasV6) {
-		ops.push({ op: "sysctl", side: "host", key: conf(6, host, "disable_ipv6"), value: "0" });
-		ops.push({ op: "sysctl", side: "host", key: conf(6, host, "accept_dad"), value: "0" });
-		ops.push({ op: "sysctl", side: "host", key: conf(6, host, "forwarding"), value: "1" });
-		ops.push({ op: "sysctl", side: "pod", key: conf(6, "all", "disable_ipv6"), value: "0" });
-		ops.push({ op: "sysctl", side: "pod", key: conf(6, pod, "disable_ipv6"), value: "0" });
-		ops.push({ op: "sysctl", side: "pod", key: conf(6, pod, "accept_ra"), value: "0" });
-		ops.push({ op: "sysctl", side: "pod", key: conf(6, pod, "accept_dad"), value: "0" });
-	}
-	ops.push({ op: "up", side: "host", name: host });
-
-	// pod side: addresses before routes (an onlink v4 route needs a local v4 address)
-	for (const [family, a] of fams) {
-		ops.push({
-			op: "addr",
-			side: "pod",
-			link: pod,
-			cidr: hostPrefix(a.ip),
-			nodad: family === 6 ? true : undefined,
-		});
-	}
-	ops.push({ op: "up", side: "pod", name: pod });
-	for (const [family] of fams) {
-		const gw = family === 4 ? GATEWAY_V4 : GATEWAY_V6;
-		ops.push({ op: "neigh", side: "pod", link: pod, ip: gw, mac: HOST_VETH_MAC });
-		ops.push({ op: "route", side: "pod", family, dst: "default", gateway: gw, dev: pod, onlink: true });
-	}
+	ops.push(
+		...vethPairOps({ host, peer: pod, mtu: input.mtu, fams, allV6: true }, (family, gw) => [
+			{ op: "route", side: "pod", family, dst: "default", gateway: gw, dev: pod, onlink: true },
+		]),
+	);
 
 	// host side: route to the pod, then policy rules, then the ENI's table
 	for (const [family, a] of fams) {
