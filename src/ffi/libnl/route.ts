@@ -337,14 +337,26 @@ function buildLink(spec: LinkCreate): Pointer {
 	return l;
 }
 
+/**
+ * Send one freshly built libnl object and put it afterwards, whatever happens: the ownership
+ * rule in one place (the caller built `obj`; nothing else holds it).
+ */
+function request(fn: string, obj: Pointer, send: (o: Pointer) => number, put: (o: Pointer) => void): void {
+	try {
+		nlCheck(fn, send(obj));
+	} finally {
+		put(obj);
+	}
+}
+
 /** RTM_NEWLINK with NLM_F_CREATE|NLM_F_EXCL: one message, so the kernel makes all of it or nothing. */
 export function linkAdd(sk: NlSocket, spec: LinkCreate): void {
-	const l = buildLink(spec);
-	try {
-		nlCheck("rtnl_link_add", rt().rtnl_link_add(sk.raw, l, NLM_F_CREATE | NLM_F_EXCL));
-	} finally {
-		putLink(l);
-	}
+	request(
+		"rtnl_link_add",
+		buildLink(spec),
+		(o) => rt().rtnl_link_add(sk.raw, o, NLM_F_CREATE | NLM_F_EXCL),
+		(o) => putLink(o),
+	);
 }
 
 /**
@@ -483,25 +495,25 @@ function buildAddr(spec: AddrSpec): Pointer {
 	return a;
 }
 
-/** RTM_NEWADDR with NLM_F_CREATE (explicit: rtnl_neigh_add does not add it) and (EXCL: EEXIST on a duplicate; `replace`: NLM_F_REPLACE). */
+/** RTM_NEWADDR with NLM_F_CREATE (libnl does not add it) and EXCL (EEXIST on a duplicate) or, with `replace`, NLM_F_REPLACE. */
 export function addrAdd(sk: NlSocket, spec: AddrSpec, replace = false): void {
 	const flags = createFlags(replace);
-	const a = buildAddr(spec);
-	try {
-		nlCheck("rtnl_addr_add", rt().rtnl_addr_add(sk.raw, a, flags));
-	} finally {
-		rt().rtnl_addr_put(a);
-	}
+	request(
+		"rtnl_addr_add",
+		buildAddr(spec),
+		(o) => rt().rtnl_addr_add(sk.raw, o, flags),
+		(o) => rt().rtnl_addr_put(o),
+	);
 }
 
 /** RTM_DELADDR. */
 export function addrDelete(sk: NlSocket, spec: AddrSpec): void {
-	const a = buildAddr({ ...spec, flags: 0 });
-	try {
-		nlCheck("rtnl_addr_delete", rt().rtnl_addr_delete(sk.raw, a, 0));
-	} finally {
-		rt().rtnl_addr_put(a);
-	}
+	request(
+		"rtnl_addr_delete",
+		buildAddr({ ...spec, flags: 0 }),
+		(o) => rt().rtnl_addr_delete(sk.raw, o, 0),
+		(o) => rt().rtnl_addr_put(o),
+	);
 }
 
 function readAddr(a: Pointer): AddrRecord | undefined {
@@ -591,15 +603,15 @@ function buildRoute(spec: RouteSpec): Pointer {
 	return ro;
 }
 
-/** RTM_NEWROUTE with NLM_F_CREATE (explicit: rtnl_neigh_add does not add it) and (EXCL for add; `replace`: NLM_F_REPLACE). */
+/** RTM_NEWROUTE with NLM_F_CREATE (libnl does not add it) and EXCL or, with `replace`, NLM_F_REPLACE. */
 export function routeAdd(sk: NlSocket, spec: RouteSpec, replace = false): void {
 	const flags = createFlags(replace);
-	const ro = buildRoute(spec);
-	try {
-		nlCheck("rtnl_route_add", rt().rtnl_route_add(sk.raw, ro, flags));
-	} finally {
-		rt().rtnl_route_put(ro);
-	}
+	request(
+		"rtnl_route_add",
+		buildRoute(spec),
+		(o) => rt().rtnl_route_add(sk.raw, o, flags),
+		(o) => rt().rtnl_route_put(o),
+	);
 }
 
 /**
@@ -608,16 +620,16 @@ export function routeAdd(sk: NlSocket, spec: RouteSpec, replace = false): void {
  * kernel's fib_table_delete treats as filters.
  */
 export function routeDelete(sk: NlSocket, spec: RouteSpec): void {
-	const ro = buildRoute({
-		...spec,
-		scope: spec.scope ?? RT_SCOPE_NOWHERE,
-		protocol: spec.protocol ?? RTPROT_UNSPEC,
-	});
-	try {
-		nlCheck("rtnl_route_delete", rt().rtnl_route_delete(sk.raw, ro, 0));
-	} finally {
-		rt().rtnl_route_put(ro);
-	}
+	request(
+		"rtnl_route_delete",
+		buildRoute({
+			...spec,
+			scope: spec.scope ?? RT_SCOPE_NOWHERE,
+			protocol: spec.protocol ?? RTPROT_UNSPEC,
+		}),
+		(o) => rt().rtnl_route_delete(sk.raw, o, 0),
+		(o) => rt().rtnl_route_put(o),
+	);
 }
 
 function readRoute(ro: Pointer): RouteRecord | undefined {
@@ -729,22 +741,22 @@ function buildRule(spec: RuleSpec): Pointer {
 /** RTM_NEWRULE with NLM_F_CREATE | `flags` (NLM_F_EXCL: the kernel answers EEXIST for a duplicate). */
 export function ruleAdd(sk: NlSocket, spec: RuleSpec): void {
 	const flags = NLM_F_CREATE | NLM_F_EXCL;
-	const ru = buildRule(spec);
-	try {
-		nlCheck("rtnl_rule_add", rt().rtnl_rule_add(sk.raw, ru, flags));
-	} finally {
-		rt().rtnl_rule_put(ru);
-	}
+	request(
+		"rtnl_rule_add",
+		buildRule(spec),
+		(o) => rt().rtnl_rule_add(sk.raw, o, flags),
+		(o) => rt().rtnl_rule_put(o),
+	);
 }
 
 /** RTM_DELRULE: the kernel deletes the first rule matching every attribute given. */
 export function ruleDelete(sk: NlSocket, spec: RuleSpec): void {
-	const ru = buildRule(spec);
-	try {
-		nlCheck("rtnl_rule_delete", rt().rtnl_rule_delete(sk.raw, ru, 0));
-	} finally {
-		rt().rtnl_rule_put(ru);
-	}
+	request(
+		"rtnl_rule_delete",
+		buildRule(spec),
+		(o) => rt().rtnl_rule_delete(sk.raw, o, 0),
+		(o) => rt().rtnl_rule_put(o),
+	);
 }
 
 function readRule(ru: Pointer): RuleRecord {
@@ -817,12 +829,12 @@ function buildNeigh(spec: NeighSpec): Pointer {
 /** RTM_NEWNEIGH with NLM_F_CREATE (explicit: rtnl_neigh_add does not add it) and (EXCL for add; `replace`: NLM_F_REPLACE). */
 export function neighAdd(sk: NlSocket, spec: NeighSpec, replace = false): void {
 	const flags = createFlags(replace);
-	const n = buildNeigh(spec);
-	try {
-		nlCheck("rtnl_neigh_add", rt().rtnl_neigh_add(sk.raw, n, flags));
-	} finally {
-		rt().rtnl_neigh_put(n);
-	}
+	request(
+		"rtnl_neigh_add",
+		buildNeigh(spec),
+		(o) => rt().rtnl_neigh_add(sk.raw, o, flags),
+		(o) => rt().rtnl_neigh_put(o),
+	);
 }
 
 /** RTM_DELNEIGH (by ifindex + destination; `flags: NTF_PROXY` deletes a proxy entry). */
