@@ -86,6 +86,20 @@ function noPrefixes(p: Params, ...names: string[]) {
 	}
 }
 
+/** How many addresses an Assign* call asks for (prefixes and chosen addresses are not simulated). */
+function assignCount(p: Params, countKey: string, chosenKey: string, prefixKey: string): number {
+	noPrefixes(p, prefixKey);
+	if (p.list(chosenKey).length > 0)
+		throw new CloudError(
+			"InvalidParameter",
+			400,
+			`Choosing specific addresses is not simulated; pass ${countKey}.`,
+		);
+	const count = p.int(countKey, 1, 1000);
+	if (count === undefined) throw errs.missing(countKey);
+	return count;
+}
+
 function eniType(p: Params): "Secondary" | "Trunk" {
 	const t = p.str("InstanceType") ?? "Secondary";
 	if (t !== "Secondary" && t !== "Trunk")
@@ -225,16 +239,10 @@ const ecs: Record<string, ActionSpec> = {
 		allocatesFrom: (p, w) => w.eni(p.str("NetworkInterfaceId") ?? "")?.vswitchId,
 		run(p, w) {
 			const id = p.req("NetworkInterfaceId");
-			noPrefixes(p, "Ipv4PrefixCount");
-			if (p.list("PrivateIpAddress").length > 0)
-				throw new CloudError(
-					"InvalidParameter",
-					400,
-					"Choosing specific addresses is not simulated; pass SecondaryPrivateIpAddressCount.",
-				);
-			const count = p.int("SecondaryPrivateIpAddressCount", 1, 1000);
-			if (count === undefined) throw errs.missing("SecondaryPrivateIpAddressCount");
-			const ips = w.assignIpv4(id, count);
+			const ips = w.assignIpv4(
+				id,
+				assignCount(p, "SecondaryPrivateIpAddressCount", "PrivateIpAddress", "Ipv4PrefixCount"),
+			);
 			return {
 				AssignedPrivateIpAddressesSet: {
 					NetworkInterfaceId: id,
@@ -264,16 +272,7 @@ const ecs: Record<string, ActionSpec> = {
 		allocatesFrom: (p, w) => w.eni(p.str("NetworkInterfaceId") ?? "")?.vswitchId,
 		run(p, w) {
 			const id = p.req("NetworkInterfaceId");
-			noPrefixes(p, "Ipv6PrefixCount");
-			if (p.list("Ipv6Address").length > 0)
-				throw new CloudError(
-					"InvalidParameter",
-					400,
-					"Choosing specific addresses is not simulated; pass Ipv6AddressCount.",
-				);
-			const count = p.int("Ipv6AddressCount", 1, 1000);
-			if (count === undefined) throw errs.missing("Ipv6AddressCount");
-			const ips = w.assignIpv6(id, count);
+			const ips = w.assignIpv6(id, assignCount(p, "Ipv6AddressCount", "Ipv6Address", "Ipv6PrefixCount"));
 			return { NetworkInterfaceId: id, Ipv6Sets: { Ipv6Address: ips }, Ipv6PrefixSets: { Ipv6Prefix: [] } };
 		},
 	},
