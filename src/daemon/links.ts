@@ -13,10 +13,11 @@
  * attached ENI is only a record): `--no-datapath-links` on the CLI selects it.
  */
 
+import { existsSync } from "node:fs";
 import { nodePlan } from "../core/datapath/node.ts";
 import { Netlink } from "../linux/netlink/handle.ts";
 import { Netns } from "../linux/netns.ts";
-import { ensureSysctl } from "../linux/sysctl.ts";
+import { ensureSysctl, sysctlPath } from "../linux/sysctl.ts";
 
 export const ROUTE_TABLE_BASE = 1000;
 /** Priority of the ENI primary-IP rule (Terway's pod rules use 512 too). */
@@ -121,6 +122,15 @@ export class NetlinkEniLinks implements EniLinks {
 		const { link, ifindex } = found;
 		const table = ROUTE_TABLE_BASE + ifindex;
 		this.#with((nl) => {
+			// Before the link first comes up: with DAD the ENI's only link-local stays tentative for
+			// ~1-2 s, and the kernel sends no neighbour solicitation (for the v6 gateway) without a
+			// usable link-local, so a new pod's first v6 packets stall. EUI-64 link-locals from the
+			// cloud's unique MACs cannot collide. Absent when IPv6 is off: nothing to do then.
+			if (!nl.linkByName(link).up) {
+				using here = Netns.current();
+				if (existsSync(`/proc/sys/${sysctlPath(`net/ipv6/conf/${link}/accept_dad`)}`))
+					ensureSysctl(here, `net/ipv6/conf/${link}/accept_dad`, 0);
+			}
 			nl.ensureLinkUp(link);
 			nl.ensureAddr({ link, cidr: `${spec.addrIp ?? spec.primaryIp}/32` });
 			nl.ensureRoute({ dst: "default", family: 4, gateway: spec.gateway, dev: link, onlink: true, table });
