@@ -4,8 +4,16 @@
  * `--version` load commander and nothing else.
  */
 import { Command, CommanderError, Option } from "commander";
+import { registerCompletion } from "./commands/completion.ts";
 import { registerDaemon } from "./commands/daemon.ts";
+import { registerDiagnose } from "./commands/diagnose.ts";
+import { registerEni } from "./commands/eni.ts";
+import { registerInstall } from "./commands/install.ts";
+import { registerMapping } from "./commands/mapping.ts";
+import { registerMetadata } from "./commands/metadata.ts";
+import { registerPolicy } from "./commands/policy.ts";
 import { registerSim } from "./commands/sim.ts";
+import { registerStatus } from "./commands/status.ts";
 import { EXIT, ExitError, errorJson, errorLine } from "./errors.ts";
 import { VERSION } from "./meta.ts";
 
@@ -33,6 +41,14 @@ function build(): Command {
 
 	registerSim(program);
 	registerDaemon(program);
+	registerInstall(program);
+	registerCompletion(program);
+	registerDiagnose(program);
+	registerEni(program);
+	registerMetadata(program);
+	registerMapping(program);
+	registerStatus(program);
+	registerPolicy(program);
 	return program;
 }
 

@@ -188,6 +188,9 @@ function applyOp(h: Handles, o: Op): { changed: boolean; undo?: Undo } {
 			const r = ensureTbf(nsOf(h, o.side), o.link, { rate: o.rate, burst: o.burst, latencyMs: o.latencyMs });
 			return { changed: r.changed, undo: r.changed ? { op: o } : undefined };
 		}
+		case "bpf":
+			// TODO(issue 6, policy agent): attach the pinned program (src/linux/bpf ensureAttached).
+			throw new LinuxError("bpf", `attaching ${o.program} to ${o.link} is not implemented yet`);
 	}
 }
 

@@ -29,5 +29,7 @@ export function formatOp(o: Op): string {
 			return `${s} sysctl ${o.key}=${o.value}${o.shared ? "  # shared" : ""}`;
 		case "tbf":
 			return `${s} tc qdisc add dev ${o.link} root tbf rate ${o.rate}bit burst ${o.burst} latency ${o.latencyMs}ms`;
+		case "bpf":
+			return `${s} tc filter add dev ${o.link} ${o.direction} bpf pinned progs/${o.program}  # tcx, pinned link`;
 	}
 }

@@ -114,10 +114,23 @@ export type Op =
 			/** bytes */
 			burst: number;
 			latencyMs: number;
+	  }
+	| {
+			/**
+			 * Attach a tc program that terwayd pinned at `<pin root>/progs/<program>` to a host link
+			 * (TCX, clsact where TCX is missing); the attachment is pinned so it outlives the plugin
+			 * and goes away with the link. Used by NetworkPolicy (terway_pol_from / terway_pol_to on
+			 * the host veth) and datapathv2. Order matters: programs run in attach order.
+			 */
+			op: "bpf";
+			side: "host";
+			link: string;
+			direction: "ingress" | "egress";
+			program: string;
 	  };
 
 export type Plan = {
-	datapath: "veth" | "exclusive" | "node";
+	datapath: "veth" | "datapathv2" | "exclusive" | "node";
 	/** In execution order; teardown walks it backwards. */
 	ops: Op[];
 	/** Host-side link of the pod (veth or host peer), if any. */

@@ -1,0 +1,7 @@
+/**
+ * `terwayctl metadata`: registration only (placeholder until its issue lands); the implementation
+ * is imported lazily when the command runs.
+ */
+import type { Command } from "commander";
+
+export function registerMetadata(_program: Command): void {}
