@@ -63,9 +63,11 @@ struct terway_policy_value {
 	__u32 pad;
 };
 
-/* terway_ct: LRU hash of allowed flows, keyed as first seen (saddr -> daddr). A packet whose
- * reverse tuple is present is a reply and passes both directions' policy. ICMP echo uses the
- * echo id as both ports (type ignored). */
+/* terway_ct: LRU hash of allowed flows, per enforcement point (the host veth's ifindex), keyed
+ * as first seen there (saddr -> daddr). At that point a packet whose tuple or reverse tuple is
+ * present (and seen within TERWAY_CT_LIFETIME_NS) passes without a policy lookup: replies and the
+ * rest of an allowed flow. Per point, so pod A -> pod B on one node is still checked against B's
+ * ingress after A's egress allowed it. ICMP echo uses the echo id as both ports (type ignored). */
 struct terway_ct_key {
 	__u8 saddr[16];
 	__u8 daddr[16];
@@ -74,13 +76,17 @@ struct terway_ct_key {
 	__u8 proto;
 	__u8 family;           /* 4 or 6 */
 	__u8 pad[2];
+	__u32 ifindex;         /* enforcement point: the pod's host-side veth */
+	__u32 pad2;
 };
 
 struct terway_ct_value {
 	__u64 last_seen_ns;    /* bpf_ktime_get_ns() */
-	__u32 ifindex;         /* where the flow was first allowed */
+	__u32 direction;       /* TERWAY_DIR_* of the endpoint when first allowed */
 	__u32 pad;
 };
+
+#define TERWAY_CT_LIFETIME_NS (120ull * 1000000000ull)
 
 /* terway_pstats: hash (ifindex, direction) -> counters, direction as TERWAY_DIR_* of the pod. */
 struct terway_pstats_key {
