@@ -414,6 +414,9 @@ export async function runWorld(opts: RunWorldOptions): Promise<void> {
 					`TERWAY_METADATA_URL=${metadataUrl}`,
 					`KUBECONFIG=${nodeKubeconfig}`,
 					`CNI_CONF_DIR=${np.cniConfDir}`,
+					// so `terwayctl sim exec NODE -- terwayctl status|mapping|diagnose|policy dump` finds this node's
+					`TERWAY_DAEMON_SOCKET=${np.dir}/terwayd.sock`,
+					`TERWAY_BPF_PIN_ROOT=/sys/fs/bpf/${opts.prefix}-${i.nodeName}`,
 					"",
 				].join("\n"),
 			);
