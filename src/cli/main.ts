@@ -17,7 +17,8 @@ import { registerStatus } from "./commands/status.ts";
 import { EXIT, ExitError, errorJson, errorLine } from "./errors.ts";
 import { VERSION } from "./meta.ts";
 
-function build(): Command {
+/** The whole commander program (also walked by `terwayctl completion` to generate the shell scripts). */
+export function buildProgram(): Command {
 	const program = new Command("terwayctl")
 		.description(
 			"Terway container networking for Alibaba Cloud VPC/ENI, rebuilt on Bun: install, inspect, troubleshoot",
@@ -54,7 +55,7 @@ function build(): Command {
 
 /** Run the CLI with `argv` (process.argv shape); returns the exit code. */
 export async function run(argv: string[]): Promise<number> {
-	const program = build();
+	const program = buildProgram();
 	const json = argv.includes("--json");
 	try {
 		await program.parseAsync(argv);
