@@ -14,7 +14,7 @@ APT_PACKAGES := libnl-3-200 libnl-route-3-200 libbpf1 libbpf-dev clang llvm gcc 
 KUBECTL_PACKAGE := $(if $(shell command -v kubectl),,kubernetes-client)
 STAMP := node_modules/.terway-stamp
 
-.PHONY: help setup apt deps bpf build test test-unit test-root demo bench lint typecheck check clean
+.PHONY: help setup apt deps bpf build test test-unit test-root demo demo-down demo-linux bench lint typecheck check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -54,8 +54,15 @@ test: setup ## the whole suite (unit + root netns/bpf tiers + leak check); ends 
 test-unit: deps ## unit tests only (no root needed)
 	$(BUN) test src
 
-demo: build ## two namespaces joined by a veth, made through the Linux layer, ping across, clean up
+demo: build ## the story: sim VPC + 2 nodes, pods, cross-node ping, a NetworkPolicy, diagnose; leaves the world up
 	$(BUN) scripts/demo.ts
+
+demo-down: ## remove the world `make demo` left up (exactly it: prefix twdemo)
+	@if [ -x dist/terwayctl ]; then dist/terwayctl sim down --prefix $${DEMO_PREFIX:-twdemo}; \
+	else $(BUN) src/bin/terwayctl.ts sim down --prefix $${DEMO_PREFIX:-twdemo}; fi
+
+demo-linux: build ## the Linux layer alone: two namespaces, a veth, routes/rules, an eBPF counter, ping, clean up
+	$(BUN) scripts/demo-linux.ts
 
 bench: setup ## benchmarks (not tests): bench/netlink, library vs ip vs ip -batch
 	$(BUN) bench/netlink/index.ts && $(BUN) bench/daemon/index.ts
