@@ -15,14 +15,14 @@
  * Never spawns ip/tc/iptables: only terwayd (the DaemonSet's job here).
  */
 import { chmodSync, existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { PORTMAP_PLUGIN, renderConflist, TERWAY_CONFLIST } from "../core/config/conflist.ts";
 import type { Netns } from "../linux/netns.ts";
 
 /** The pod network a `sim up` world gives its nodes. */
 export type SimCni = "ptp" | "terway";
 export const SIM_CNIS: readonly SimCni[] = ["ptp", "terway"];
 
-/** The conflist file name Terway installs (its DaemonSet writes /etc/cni/net.d/10-terway.conflist). */
-export const TERWAY_CONFLIST = "10-terway.conflist";
+export { TERWAY_CONFLIST };
 
 /** Where a node's terwayd keeps its files. */
 export function terwaydPaths(nodeDir: string) {
@@ -36,24 +36,13 @@ export function terwaydPaths(nodeDir: string) {
 	};
 }
 
-/** Terway's conflist (terway-features §2.2) with this node's daemon socket. */
+/** Terway's conflist (core/config/conflist.ts, as `terwayctl install` writes it) with this node's daemon socket. */
 export function terwayConflist(opts: { socket: string; portmap: boolean; logFile?: string }): string {
-	const terway: Record<string, unknown> = {
-		type: "terway",
-		capabilities: { bandwidth: true },
-		eniip_virtual_type: "Veth",
-		daemon_socket: opts.socket,
-		...(opts.logFile ? { log_file: opts.logFile } : {}),
-	};
-	const plugins: Record<string, unknown>[] = [terway];
-	if (opts.portmap)
-		plugins.push({
-			type: "portmap",
-			capabilities: { portMappings: true },
-			externalSetMarkChain: "KUBE-MARK-MASQ",
-		});
-	// Debian's portmap speaks up to 1.0.0; alone, terway gets 1.1.0 (STATUS and GC from the runtime).
-	return JSON.stringify({ cniVersion: opts.portmap ? "1.0.0" : "1.1.0", name: "terway", plugins }, null, 2);
+	return renderConflist({
+		daemonSocket: opts.socket,
+		...(opts.logFile ? { logFile: opts.logFile } : {}),
+		chained: opts.portmap ? [PORTMAP_PLUGIN] : [],
+	});
 }
 
 /** The first executable `<dir>/<name>` over a CNI_PATH (invoke.FindInPath). */
