@@ -97,6 +97,14 @@ function checkOp(o: Op, st: NsState, other: NsState | undefined): string | undef
 				? undefined
 				: `${where} tbf on ${o.link} has rate ${q.rate}bit, want ${o.rate}bit`;
 		}
+		case "bpf": {
+			// kernel program names are the first 15 bytes of the C name (BPF_OBJ_NAME_LEN)
+			const want = o.program.slice(0, 15);
+			const on = (st.bpf ?? []).filter((b) => b.link === o.link && b.direction === o.direction);
+			if (on.some((b) => b.program === want)) return undefined;
+			if (!link(o.link)) return `${where} link ${o.link} is missing (bpf ${o.program} ${o.direction})`;
+			return `${where} bpf program ${o.program} is not attached to ${o.link} ${o.direction}${on.length ? ` (attached: ${on.map((b) => b.program).join(", ")})` : ""}`;
+		}
 	}
 }
 

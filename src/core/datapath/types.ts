@@ -28,6 +28,11 @@ export type AllocInfo = {
 	/** The ENI's policy-routing table on the node. */
 	routeTable: number;
 	serviceCidrs: string[];
+	/**
+	 * NetworkPolicy is enforced on this node: terwayd pinned the policy programs under `pinRoot`
+	 * (the veth planner then attaches terway_pol_from / terway_pol_to to the host veth).
+	 */
+	policy?: { pinRoot: string };
 };
 
 /** Final pod bandwidth limits, bits/s (bursts in bits, optional). */
@@ -139,6 +144,11 @@ export type Plan = {
 	podLink: string;
 	/** Things the plan could not do and the plugin should log (e.g. unsupported bandwidth). */
 	notes: string[];
+	/**
+	 * bpffs root of the `bpf` ops: their programs are at `<pinRoot>/progs/<program>`, their TCX
+	 * links are pinned under `<pinRoot>/links/` (default /sys/fs/bpf/terway).
+	 */
+	pinRoot?: string;
 };
 
 /** What `observe` reads back from one namespace (iproute2 words, like the netlink layer's types). */
@@ -159,6 +169,8 @@ export type NsState = {
 	sysctls: Record<string, string>;
 	/** Root qdiscs of the plan's tbf links. */
 	qdiscs: { link: string; kind: string; rate?: number }[];
+	/** tc programs on the links of the plan's `bpf` ops (kernel program names), when it has any. */
+	bpf?: { link: string; direction: "ingress" | "egress"; program: string }[];
 };
 
 /** Observed state of both sides; `pod` undefined when the namespace is gone. */
