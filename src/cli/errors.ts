@@ -4,14 +4,21 @@
  */
 export const EXIT = { ok: 0, problem: 1, usage: 2 } as const;
 
-/** An error whose message is already the one line the user should see. */
+/**
+ * An error whose message is already the one line the user should see. `printed: true` says the
+ * command has already written its whole answer (e.g. a `--json` document listing the problems
+ * that make it exit 1), so the top level exits with `exitCode` and prints nothing more.
+ */
 export class ExitError extends Error {
 	override readonly name = "ExitError";
+	readonly printed: boolean;
 	constructor(
 		message: string,
 		readonly exitCode: number = EXIT.problem,
+		opts: { printed?: boolean } = {},
 	) {
 		super(message);
+		this.printed = opts.printed ?? false;
 	}
 }
 

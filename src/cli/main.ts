@@ -17,16 +17,44 @@ import { registerStatus } from "./commands/status.ts";
 import { EXIT, ExitError, errorJson, errorLine } from "./errors.ts";
 import { VERSION } from "./meta.ts";
 
+const EXIT_CODES_HELP = `
+Exit codes:
+  0  ok
+  1  a problem was found (an inconsistency, a daemon not ready) or an operation failed
+  2  usage error: unknown command or option (with the nearest valid choice), bad argument form`;
+
+/**
+ * A commander usage error as one line: its "(Did you mean X?)" suggestion joined onto the error,
+ * or with --json the error document on stdout (`kind: "UsageError"`, `suggestion` when there is one).
+ */
+export function usageErrorOutput(jsonErrors: boolean) {
+	return (str: string, write: (s: string) => void): void => {
+		const lines = str.trim().split("\n");
+		const suggestion = /\(Did you mean (.+)\?\)/.exec(str)?.[1];
+		if (!jsonErrors) {
+			write(`${lines.join(" ")}\n`);
+			return;
+		}
+		const message = (lines[0] ?? "").replace(/^error: /, "");
+		process.stdout.write(
+			`${JSON.stringify({ error: { message, kind: "UsageError", ...(suggestion ? { suggestion } : {}) } })}\n`,
+		);
+	};
+}
+
 /** The whole commander program (also walked by `terwayctl completion` to generate the shell scripts). */
-export function buildProgram(): Command {
+export function buildProgram(opts: { jsonErrors?: boolean } = {}): Command {
 	const program = new Command("terwayctl")
 		.description(
 			"Terway container networking for Alibaba Cloud VPC/ENI, rebuilt on Bun: install, inspect, troubleshoot",
 		)
 		.version(`terwayctl ${VERSION}`, "-V, --version", "print the version")
 		.addOption(new Option("--json", "machine-readable output (errors too)"))
-		.showHelpAfterError("(run with --help for usage)")
+		.showHelpAfterError(opts.jsonErrors ? false : "(run with --help for usage)")
+		.showSuggestionAfterError(true)
+		.configureOutput({ outputError: usageErrorOutput(Boolean(opts.jsonErrors)) })
 		.configureHelp({ sortSubcommands: true })
+		.addHelpText("after", EXIT_CODES_HELP)
 		.enablePositionalOptions()
 		.exitOverride();
 
@@ -55,8 +83,8 @@ export function buildProgram(): Command {
 
 /** Run the CLI with `argv` (process.argv shape); returns the exit code. */
 export async function run(argv: string[]): Promise<number> {
-	const program = buildProgram();
 	const json = argv.includes("--json");
+	const program = buildProgram({ jsonErrors: json });
 	try {
 		await program.parseAsync(argv);
 		return EXIT.ok;
@@ -66,6 +94,7 @@ export async function run(argv: string[]): Promise<number> {
 			return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
 		}
 		const code = e instanceof ExitError ? e.exitCode : EXIT.problem;
+		if (e instanceof ExitError && e.printed) return code;
 		if (json) console.log(errorJson(e));
 		else console.error(`terwayctl: ${errorLine(e)}`);
 		return code;
