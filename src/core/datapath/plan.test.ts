@@ -133,6 +133,21 @@ describe("veth plan", () => {
 		expect(l.filter((x) => x.includes("sysctl"))).toHaveLength(9);
 	});
 
+	test("v4 with NetworkPolicy: the pinned policy programs on both directions of the host veth, last", () => {
+		const i = input("v4");
+		i.alloc = { ...i.alloc, policy: { pinRoot: "/sys/fs/bpf/tw-node-1" } };
+		const p = vethPlan(i);
+		expect(p.pinRoot).toBe("/sys/fs/bpf/tw-node-1");
+		expect(lines(i, "veth").slice(-3)).toEqual([
+			"host: ip -4 route add default via 10.0.1.253 dev eth1 onlink table 1003  # shared",
+			"host: tc filter add dev HOST ingress bpf pinned progs/terway_pol_from  # tcx, pinned link",
+			"host: tc filter add dev HOST egress bpf pinned progs/terway_pol_to  # tcx, pinned link",
+		]);
+		// without policy: no bpf op, no pin root
+		expect(vethPlan(input("v4")).ops.some((o) => o.op === "bpf")).toBe(false);
+		expect(vethPlan(input("v4")).pinRoot).toBeUndefined();
+	});
+
 	test("every v4 onlink route comes after a v4 address in its namespace", () => {
 		for (const stack of ["v4", "dual"] as const) {
 			const ops = vethPlan(input(stack)).ops;
@@ -329,6 +344,26 @@ describe("checkPlan", () => {
 		s.host.qdiscs = [{ link: H, kind: "tbf", rate: 2_000_000 }];
 		expect(checkPlan(p, s).map((d) => d.replaceAll(H, "HOST"))).toEqual([
 			"host: tbf on HOST has rate 2000000bit, want 1000000bit",
+		]);
+	});
+});
+
+describe("checkPlan: policy programs", () => {
+	const i = input("v4");
+	i.alloc = { ...i.alloc, policy: { pinRoot: "/sys/fs/bpf/terway" } };
+	const plan = vethPlan(i);
+
+	test("attached both ways: no drift; one missing or another program in its place: drift", () => {
+		const s = goodState();
+		s.host.bpf = [
+			{ link: H, direction: "ingress", program: "terway_pol_from" },
+			{ link: H, direction: "egress", program: "terway_pol_to" },
+		];
+		expect(checkPlan(plan, s)).toEqual([]);
+		s.host.bpf = [{ link: H, direction: "egress", program: "other_prog" }];
+		expect(checkPlan(plan, s).map((d) => d.replaceAll(H, "HOST"))).toEqual([
+			"host: bpf program terway_pol_from is not attached to HOST ingress",
+			"host: bpf program terway_pol_to is not attached to HOST egress (attached: other_prog)",
 		]);
 	});
 });

@@ -16,6 +16,8 @@
  * accept_dad=0 (its link-local is usable at once for NDP towards the pod); pod eth0 v6:
  * disable_ipv6=0, accept_ra=0, accept_dad=0.
  * Bandwidth: ingress tbf on the host veth, egress tbf on the pod's eth0 (see bandwidth.ts).
+ * NetworkPolicy (when the allocation says terwayd enforces it): terway_pol_from on the host
+ * veth's tc ingress and terway_pol_to on its tc egress, pinned programs (see policyOps).
  */
 import { tbfParams } from "./bandwidth.ts";
 import {
@@ -179,5 +181,22 @@ export function vethPlan(input: DatapathInput): Plan {
 			...tbfParams(bw.egressBps, bw.egressBurstBits, input.mtu),
 		});
 	}
-	return { datapath: "veth", ops, hostLink: host, podLink: pod, notes: [] };
+	ops.push(...policyOps(input, host));
+	const plan: Plan = { datapath: "veth", ops, hostLink: host, podLink: pod, notes: [] };
+	if (input.alloc.policy) plan.pinRoot = input.alloc.policy.pinRoot;
+	return plan;
+}
+
+/**
+ * NetworkPolicy on the host veth (bpf/include/terway_policy.h), when terwayd enforces it: its
+ * tc ingress sees what the pod sends (the pod's egress policy), its tc egress what the pod
+ * receives (its ingress policy). Last in the plan, after the link is up; programs another
+ * datapath adds to the same link run after these.
+ */
+export function policyOps(input: DatapathInput, hostLink: string): Op[] {
+	if (!input.alloc.policy) return [];
+	return [
+		{ op: "bpf", side: "host", link: hostLink, direction: "ingress", program: "terway_pol_from" },
+		{ op: "bpf", side: "host", link: hostLink, direction: "egress", program: "terway_pol_to" },
+	];
 }
