@@ -5,10 +5,12 @@
  *
  * Every libbpf call that takes an ifindex runs inside `ns.run(...)`, and the ifindex is
  * resolved in that same section (ffi-probe Q1/Q3: ifindexes are per netns).
- * Ownership: "ours" is the TCX link pinned at PinLayout.link(netns inode, ifindex, direction)
- * and the clsact filter at our handle/priority; other programs are listed, never touched.
+ * Ownership: "ours" are the TCX links pinned at PinLayout.link(netns inode, ifindex, direction,
+ * program name) — one per program, since TCX runs several programs on one hook in attach order
+ * (the policy program, then datapathv2's redirect) — and the clsact filter at our
+ * handle/priority; other programs are listed, never touched.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { ERRNO, ErrnoError } from "../../ffi/errno.ts";
 import {
 	BPF_TC_EGRESS,
@@ -129,14 +131,37 @@ function nsInode(ns: Netns): number {
 	return Number(/\[(\d+)\]/.exec(ns.inode)?.[1] ?? 0);
 }
 
-function linkPinFor(t: TcTarget, ifindex: number, pinRoot: string | undefined): string {
-	return new PinLayout(pinRoot ?? DEFAULT_PIN_ROOT).link(nsInode(t.ns), ifindex, t.direction);
+function linkPinFor(t: TcTarget, ifindex: number, pinRoot: string | undefined, program: string): string {
+	return new PinLayout(pinRoot ?? DEFAULT_PIN_ROOT).link(nsInode(t.ns), ifindex, t.direction, program);
+}
+
+/**
+ * Our TCX link pins on one hook: every program's (`..._<direction>_<program>`) and the unnamed
+ * pin of older versions (`..._<direction>`); only `program`'s when given.
+ */
+function linkPinsOn(t: TcTarget, ifindex: number, pinRoot: string | undefined, program?: string): string[] {
+	const base = new PinLayout(pinRoot ?? DEFAULT_PIN_ROOT).link(nsInode(t.ns), ifindex, t.direction);
+	if (program !== undefined) {
+		const one = linkPinFor(t, ifindex, pinRoot, program);
+		return existsSync(one) ? [one] : [];
+	}
+	const dir = base.slice(0, base.lastIndexOf("/"));
+	const name = base.slice(dir.length + 1);
+	let names: string[];
+	try {
+		names = readdirSync(dir);
+	} catch (e) {
+		if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+		throw e;
+	}
+	return names.filter((n) => n === name || n.startsWith(`${name}_`)).map((n) => `${dir}/${n}`);
 }
 
 /**
  * Make sure the program behind `progFd` is attached to the target by `mode`, exactly once, in
- * our slot. TCX: reuse our pinned link (updating its program when it differs), or create and pin
- * one. clsact: add the qdisc when missing and put the program in our filter slot.
+ * our slot. TCX: reuse our pinned link for this program name (updating it when the program was
+ * reloaded), or create and pin one after what runs there already. clsact: add the qdisc when
+ * missing and put the program in our filter slot.
  */
 export function ensureAttached(
 	t: TcTarget,
@@ -144,11 +169,12 @@ export function ensureAttached(
 	opts: TcAttachOptions = {},
 ): TcAttachment & { changed: boolean } {
 	const mode = resolveMode(opts.mode);
-	const progId = progInfo(progFd).id;
+	const prog = progInfo(progFd);
+	const progId = prog.id;
 	if (mode === "tcx") {
 		return t.ns.run(() => {
 			const ifindex = ifindexHere(t);
-			const pin = linkPinFor(t, ifindex, opts.pinRoot);
+			const pin = linkPinFor(t, ifindex, opts.pinRoot, prog.name);
 			const base = { mode, direction: t.direction, ifName: t.ifName, ifindex, progId, linkPin: pin } as const;
 			if (existsSync(pin)) {
 				using link = objGet(pin);
@@ -190,13 +216,19 @@ export function ensureAttached(
 }
 
 /**
- * Remove our attachment(s) from the target: the pinned TCX link (detached, then unpinned) and/or
- * our clsact filter. mode "all" (default) removes both. The clsact qdisc itself stays (other
- * filters may live on it).
+ * Remove our attachment(s) from the target: the pinned TCX links (detached, then unpinned; only
+ * `program`'s when given, else every program's on that hook) and/or our clsact filter. mode
+ * "all" (default) removes both. The clsact qdisc itself stays (other filters may live on it).
  */
 export function detach(
 	t: TcTarget,
-	opts: { mode?: TcMode | "all"; pinRoot?: string; handle?: number; priority?: number } = {},
+	opts: {
+		mode?: TcMode | "all";
+		pinRoot?: string;
+		handle?: number;
+		priority?: number;
+		program?: string;
+	} = {},
 ): {
 	changed: boolean;
 } {
@@ -205,8 +237,7 @@ export function detach(
 		const ifindex = ifindexHere(t);
 		let changed = false;
 		if (mode === "tcx" || mode === "all") {
-			const pin = linkPinFor(t, ifindex, opts.pinRoot);
-			if (existsSync(pin)) {
+			for (const pin of linkPinsOn(t, ifindex, opts.pinRoot, opts.program?.slice(0, 15))) {
 				using link = objGet(pin);
 				// Detach first: an unpin alone would leave it attached while anyone holds an fd.
 				linkDetach(link.fd);
@@ -252,14 +283,14 @@ export function listAttached(
 		const ifindex = ifindexHere({ ns, ifName, direction: "ingress" });
 		for (const direction of ["ingress", "egress"] as const) {
 			if (tcxSupported()) {
-				const pin = linkPinFor({ ns, ifName, direction }, ifindex, opts.pinRoot);
-				let pinnedProg: number | undefined;
-				if (existsSync(pin)) {
+				const pinned = new Map<number, string>();
+				for (const pin of linkPinsOn({ ns, ifName, direction }, ifindex, opts.pinRoot)) {
 					using link = objGet(pin);
-					pinnedProg = linkInfo(link.fd).progId;
+					pinned.set(linkInfo(link.fd).progId, pin);
 				}
 				for (const progId of progQuery(ifindex, tcxType(direction)).progIds) {
-					found.push({ progId, mode: "tcx", direction, ...(progId === pinnedProg ? { linkPin: pin } : {}) });
+					const linkPin = pinned.get(progId);
+					found.push({ progId, mode: "tcx", direction, ...(linkPin ? { linkPin } : {}) });
 				}
 			}
 			const q = tcQueryOrNone({ ifindex, attachPoint: tcPoint(direction) }, handle, priority);

@@ -5,7 +5,8 @@
  * (and `terwayctl policy dump`) to find. Layout under one root (default /sys/fs/bpf/terway):
  *   <root>/<map name>          maps, pinned by name by libbpf (LIBBPF_PIN_BY_NAME, pin_root)
  *   <root>/progs/<name>        programs we pin explicitly
- *   <root>/links/<name>        TCX links (one per netns inode, ifindex, direction)
+ *   <root>/links/<name>        TCX links (one per netns inode, ifindex, direction, program name:
+ *                              TCX runs several programs in attach order on one hook)
  * bpffs is mounted at /sys/fs/bpf through mount(2) when missing; no process is spawned.
  */
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
@@ -75,9 +76,13 @@ export class PinLayout {
 		return `${this.root}/progs/${name}`;
 	}
 
-	/** A TCX link pin: unique per (netns inode, ifindex, direction) since ifindexes repeat across netns. */
-	link(nsInode: number, ifindex: number, direction: "ingress" | "egress"): string {
-		return `${this.root}/links/tcx_${nsInode}_${ifindex}_${direction}`;
+	/**
+	 * A TCX link pin: unique per (netns inode, ifindex, direction) since ifindexes repeat across
+	 * netns, and per program name when given (several programs share a hook: policy, datapathv2).
+	 */
+	link(nsInode: number, ifindex: number, direction: "ingress" | "egress", program?: string): string {
+		const base = `${this.root}/links/tcx_${nsInode}_${ifindex}_${direction}`;
+		return program ? `${base}_${program}` : base;
 	}
 
 	/** mkdir -p for the parent of a pin path (bpffs supports plain mkdir). */
