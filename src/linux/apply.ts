@@ -5,6 +5,10 @@
  * there) and throws ApplyError; `teardown` removes what ADD made and tolerates every missing
  * piece (DEL is idempotent); `observe` reads back the state CHECK compares with.
  *
+ * `bpf` ops attach a program terwayd pinned under the plan's pin root (BPF_OBJ_GET only: no
+ * object is loaded here) with a pinned TCX link, and teardown detaches and unpins that link
+ * before the link goes (its pin is named by the ifindex), so nothing stays pinned after DEL.
+ *
  * `shared` ops (the ENI table's routes, node sysctls) are ensured but never undone or torn
  * down: other pods rely on them. Everything is synchronous: netlink sockets are bound to their
  * namespace when opened, so the JS thread never stays in the pod's namespace.
@@ -14,6 +18,11 @@ import { formatOp } from "../core/datapath/format.ts";
 import type { HostView, PodView } from "../core/datapath/leftovers.ts";
 import { MAIN_TABLE } from "../core/datapath/names.ts";
 import type { NsState, Observed, Op, Plan } from "../core/datapath/types.ts";
+import { ERRNO, ErrnoError } from "../ffi/errno.ts";
+import { objGet } from "../ffi/libbpf/index.ts";
+import { detach, ensureAttached, listAttached } from "./bpf/attach.ts";
+import { DEFAULT_PIN_ROOT, PinLayout } from "./bpf/bpffs.ts";
+import { sweepDefunctLinkPins } from "./bpf/link-pins.ts";
 import { isNotFoundError, LinuxError } from "./errors.ts";
 import { Netlink } from "./netlink/handle.ts";
 import type { RouteSpec, RuleSpec } from "./netlink/types.ts";
@@ -62,14 +71,25 @@ class ConflictError extends Error {
 	}
 }
 
-type Handles = { host: Netlink; pod: Netlink | undefined; ns: { host: Netns; pod: Netns | undefined } };
+type Handles = {
+	host: Netlink;
+	pod: Netlink | undefined;
+	ns: { host: Netns; pod: Netns | undefined };
+	/** bpffs root of the plan's `bpf` ops. */
+	pinRoot: string;
+};
 
 type Undo = { op: Op; prev?: string };
 
-function open(ns: { host: Netns; pod?: Netns | undefined }): Handles {
+function open(ns: { host: Netns; pod?: Netns | undefined }, pinRoot: string | undefined): Handles {
 	const host = Netlink.at(ns.host);
 	try {
-		return { host, pod: ns.pod ? Netlink.at(ns.pod) : undefined, ns: { host: ns.host, pod: ns.pod } };
+		return {
+			host,
+			pod: ns.pod ? Netlink.at(ns.pod) : undefined,
+			ns: { host: ns.host, pod: ns.pod },
+			pinRoot: pinRoot ?? DEFAULT_PIN_ROOT,
+		};
 	} catch (e) {
 		host.close();
 		throw e;
@@ -188,10 +208,48 @@ function applyOp(h: Handles, o: Op): { changed: boolean; undo?: Undo } {
 			const r = ensureTbf(nsOf(h, o.side), o.link, { rate: o.rate, burst: o.burst, latencyMs: o.latencyMs });
 			return { changed: r.changed, undo: r.changed ? { op: o } : undefined };
 		}
-		case "bpf":
-			// TODO(issue 6, policy agent): attach the pinned program (src/linux/bpf ensureAttached).
-			throw new LinuxError("bpf", `attaching ${o.program} to ${o.link} is not implemented yet`);
+		case "bpf": {
+			const r = attachPinned(h, o);
+			return { changed: r.changed, undo: r.changed ? { op: o } : undefined };
+		}
 	}
+}
+
+type BpfOp = Extract<Op, { op: "bpf" }>;
+
+/**
+ * Attach the program terwayd pinned at `<pinRoot>/progs/<program>` to the host link (TCX with a
+ * pinned link, clsact where the kernel has no TCX). Only BPF_OBJ_GET of the pinned program: the
+ * plugin never loads an object. A missing pin means terwayd has not loaded its programs.
+ */
+function attachPinned(h: Handles, o: BpfOp): { changed: boolean } {
+	const path = new PinLayout(h.pinRoot).program(o.program);
+	let prog: ReturnType<typeof objGet>;
+	try {
+		prog = objGet(path);
+	} catch (e) {
+		if (e instanceof ErrnoError && e.errno === ERRNO.ENOENT)
+			throw new LinuxError(
+				"bpf",
+				`program ${o.program} is not pinned at ${path} (terwayd loads it at start; is its policy agent running?)`,
+				e,
+			);
+		throw e;
+	}
+	using _prog = prog;
+	const r = ensureAttached({ ns: h.ns.host, ifName: o.link, direction: o.direction }, prog.fd, {
+		pinRoot: h.pinRoot,
+	});
+	return { changed: r.changed };
+}
+
+/** Remove our attachment from the link (its pinned TCX link, or our clsact filter); false if none. */
+function detachPinned(h: Handles, o: BpfOp): boolean {
+	if (!h.host.linkFind(o.link)) {
+		// the link went first (the kernel detached the program): only its link pin may remain
+		return sweepDefunctLinkPins(h.pinRoot).length > 0;
+	}
+	return detach({ ns: h.ns.host, ifName: o.link, direction: o.direction }, { pinRoot: h.pinRoot }).changed;
 }
 
 /** Ignore "not there" (the piece is already gone); rethrow anything else. */
@@ -237,6 +295,9 @@ function undoOp(h: Handles, u: Undo): void {
 			return;
 		case "tbf":
 			tolerant(() => qdiscDel(nsOf(h, o.side), o.link, { kind: "tbf" }));
+			return;
+		case "bpf":
+			tolerant(() => detachPinned(h, o));
 			return;
 	}
 }
@@ -299,7 +360,7 @@ export function applyPlan(
 	ns: PlanNamespaces,
 	opts: { beforeOp?: (op: Op, index: number) => void } = {},
 ): ApplyReport {
-	const h = open(ns);
+	const h = open(ns, plan.pinRoot);
 	const undo: Undo[] = [];
 	const outcomes: OpOutcome[] = [];
 	try {
@@ -344,11 +405,14 @@ export function applyPlan(
  * (`pod` undefined). Shared ops stay. Returns what it removed, iproute2-style.
  */
 export function teardown(plan: Plan, ns: { host: Netns; pod?: Netns | undefined }): { removed: string[] } {
-	const h = open(ns);
+	const h = open(ns, plan.pinRoot);
 	const removed: string[] = [];
 	try {
 		for (const o of [...plan.ops].reverse()) {
-			if (o.op === "move") {
+			if (o.op === "bpf") {
+				// before the link goes: its TCX link pin is named by the link's ifindex
+				if (detachPinned(h, o)) removed.push(formatOp(o));
+			} else if (o.op === "move") {
 				if (moveBack(h, o)) removed.push(formatOp(o));
 			} else if (o.op === "veth") {
 				if (h.host.ensureLinkDel(o.name).changed) removed.push(formatOp(o));
@@ -377,6 +441,8 @@ function readSide(h: Handles, side: "host" | "pod", plan: Plan): NsState {
 	const ns = nsOf(h, side);
 	const sysctls: Record<string, string> = {};
 	const qdiscs: NsState["qdiscs"] = [];
+	let bpf: NsState["bpf"];
+	const bpfSeen = new Map<string, ReturnType<typeof listAttached>>();
 	const links = n.linkList();
 	for (const o of plan.ops) {
 		if (o.side !== side) continue;
@@ -385,6 +451,15 @@ function readSide(h: Handles, side: "host" | "pod", plan: Plan): NsState {
 				sysctls[o.key] = sysctlGet(ns, o.key);
 			} catch {
 				// missing key (its link is gone): absent
+			}
+		} else if (o.op === "bpf" && links.some((l) => l.name === o.link)) {
+			bpf ??= [];
+			const seen = bpfSeen.get(o.link) ?? listAttached(ns, o.link, { pinRoot: h.pinRoot });
+			bpfSeen.set(o.link, seen);
+			for (const a of seen) {
+				const dup = bpf.some((b) => b.link === o.link && b.direction === a.direction && b.program === a.name);
+				if (a.direction === o.direction && !dup)
+					bpf.push({ link: o.link, direction: a.direction, program: a.name });
 			}
 		} else if (o.op === "tbf" && links.some((l) => l.name === o.link)) {
 			for (const q of qdiscList(ns, o.link)) {
@@ -427,12 +502,13 @@ function readSide(h: Handles, side: "host" | "pod", plan: Plan): NsState {
 		}),
 		sysctls,
 		qdiscs,
+		...(bpf ? { bpf } : {}),
 	};
 }
 
 /** Read the state of both namespaces that `checkPlan(plan, ...)` compares. */
 export function observe(plan: Plan, ns: { host: Netns; pod?: Netns | undefined }): Observed {
-	const h = open(ns);
+	const h = open(ns, plan.pinRoot);
 	try {
 		return { host: readSide(h, "host", plan), pod: h.pod ? readSide(h, "pod", plan) : undefined };
 	} finally {
