@@ -243,13 +243,19 @@ function attachPinned(h: Handles, o: BpfOp): { changed: boolean } {
 	return { changed: r.changed };
 }
 
-/** Remove our attachment from the link (its pinned TCX link, or our clsact filter); false if none. */
+/**
+ * Remove this op's attachment from the link (its program's pinned TCX link — other programs on
+ * the hook stay — or our clsact filter); false if there was none.
+ */
 function detachPinned(h: Handles, o: BpfOp): boolean {
 	if (!h.host.linkFind(o.link)) {
 		// the link went first (the kernel detached the program): only its link pin may remain
 		return sweepDefunctLinkPins(h.pinRoot).length > 0;
 	}
-	return detach({ ns: h.ns.host, ifName: o.link, direction: o.direction }, { pinRoot: h.pinRoot }).changed;
+	return detach(
+		{ ns: h.ns.host, ifName: o.link, direction: o.direction },
+		{ pinRoot: h.pinRoot, program: o.program },
+	).changed;
 }
 
 /** Ignore "not there" (the piece is already gone); rethrow anything else. */
