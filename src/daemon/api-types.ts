@@ -60,6 +60,11 @@ export type AllocResponse = {
 	serviceCidrs: string[];
 	/** True when this allocation already existed (a repeated ADD). */
 	existing: boolean;
+	/**
+	 * Present when terwayd enforces NetworkPolicy on this node: its policy programs are pinned at
+	 * `<pinRoot>/progs/terway_pol_from|to` and the plugin attaches them to the pod's host veth.
+	 */
+	policy?: { pinRoot: string };
 };
 
 /** POST /v1/release — idempotent: releasing an unknown pod/container is success with released=false. */
@@ -125,6 +130,25 @@ export type GcReport = {
 	enis: { eniId: string; reason: string }[];
 	ips: { ip: string; eniId: string; reason: string }[];
 	applied: boolean;
+};
+
+/** GET /v1/policy: the policy agent (NetworkPolicy enforcement) on this node. */
+export type PolicyResponse = {
+	/** False in standalone mode, with `disable_network_policy: "true"`, or when the kernel lacks support. */
+	enabled: boolean;
+	/** Why it is off, when it is. */
+	reason?: string;
+	pinRoot?: string;
+	/** Every NetworkPolicy of the cluster and how it compiled for this node. */
+	policies: { policy: string; ok: boolean; message: string }[];
+	/** Distinct identities in the maps (pods sharing labels share one; CIDRs; host; world). */
+	identities: number;
+	/** Entries in the maps: address -> identity, and policy rules. */
+	entries: { ips: number; policy: number };
+	/** Map writes so far and when the last one finished (ISO time), if any. */
+	syncs: number;
+	lastSync?: string;
+	lastError?: string;
 };
 
 export type ApiErrorCode = "BadRequest" | "NotFound" | "Conflict" | "NotReady" | "IPExhausted" | "Internal";

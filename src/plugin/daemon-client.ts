@@ -131,6 +131,8 @@ export function daemonClient(opts: DaemonClientOptions): DaemonPort {
 		if (r.ipv4) a.ipv4 = r.ipv4;
 		if (r.ipv6) a.ipv6 = r.ipv6;
 		if (r.bandwidth) a.bandwidth = r.bandwidth;
+		// NetworkPolicy on: the veth plan attaches terwayd's pinned policy programs
+		if (r.policy?.pinRoot) a.policy = { pinRoot: r.policy.pinRoot };
 		return a;
 	};
 	const podPath = (pod: PodRef) =>
