@@ -129,4 +129,6 @@ export type Compiled = {
 	/** Identity assignments, passed back in as `prev` so ids stay stable across compiles. */
 	identities: Map<string, number>;
 	rules: Map<string, number>;
+	/** Input the compiler skipped (an address that is not one, an address two pods claim). */
+	warnings?: string[];
 };

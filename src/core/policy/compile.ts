@@ -1,0 +1,576 @@
+/**
+ * The NetworkPolicy compiler: networking.k8s.io/v1 NetworkPolicies + pods + namespaces -> the
+ * complete desired content of the policy maps for one node (terway_policy.h). Pure and
+ * deterministic; pass the previous result back in so identities and rule ids stay stable and
+ * `diff` stays minimal.
+ *
+ * Semantics (as the Kubernetes API documents them):
+ *   - a policy selects the pods of its own namespace its podSelector matches ({} = all); it
+ *     isolates them for each of its policyTypes (absent: Ingress, plus Egress when it has egress
+ *     rules); a direction's allowed traffic is the union of the rules of every policy selecting
+ *     the pod for that direction; a pod no policy selects for a direction allows everything;
+ *   - a rule allows traffic matching one of its peers (from/to absent or [] = any peer) on one
+ *     of its ports (absent or [] = every port and protocol);
+ *   - a peer with only podSelector = pods of the policy's namespace; only namespaceSelector =
+ *     every pod of the matching namespaces; both = the AND; ipBlock = addresses in cidr and not
+ *     in any except;
+ *   - a port defaults to TCP; a named port resolves on the selected pod's own container ports for
+ *     ingress and on each peer pod's for egress (an egress rule to any peer with a named port
+ *     expands to every pod identity having that port; ipBlock peers have no named ports).
+ *
+ * Choices where the API leaves room (Cilium behaves the same for the first two):
+ *   - ipBlock does not match pod IPs: every pod IP has its own /32 or /128 identity, and the
+ *     identity LPM gives the longest prefix, so a pod is only ever matched by pod selectors;
+ *     likewise the node's own addresses are HOST, always allowed by the datapath;
+ *   - an invalid policy (bad CIDR, except outside cidr, port out of range, endPort < port,
+ *     endPort with a named port, unknown protocol, bad selector expression) fails closed: it
+ *     still isolates the pods its podSelector selects for its policyTypes (both directions when
+ *     policyTypes itself is invalid; none when its podSelector is invalid), allows nothing, and
+ *     its status says why. Other policies still apply;
+ *   - ISO_* flags and policy entries are written for local pods only (the only ones this node
+ *     enforces); a remote pod's entry carries just its identity;
+ *   - an address claimed twice: a node address beats any pod; a local pod beats a remote one;
+ *     then the first by namespace/name;
+ *   - namespaces get the API server's automatic kubernetes.io/metadata.name label when the
+ *     input lacks it; a pod whose namespace is unknown gets only that label.
+ *
+ * Identities: one per (namespace, namespace labels, pod labels, container ports) from
+ * ID.FIRST_POD, one per distinct ipBlock cidr or except from ID.FIRST_CIDR. An id keeps its
+ * meaning while used; a new key takes the lowest id not used by the previous compile (an id
+ * freed now is never reused in the same compile, so one diff never changes an id's meaning).
+ *
+ * For `explain` and `policy dump`, which policies isolate an endpoint are recorded as extra
+ * terway_rules names at `isolationRuleId(endpoint, direction)` (ids >= ISOLATION_RULE_BASE, which
+ * no policy entry references): "isolation ingress: default/deny-all, default/db-only".
+ */
+import { formatCIDR, type IpPrefix, networkOf, parseCIDR, parseIP, prefixContains } from "../net/ip.ts";
+import { type PortSpec, parsePort, resolveNamed } from "./ports.ts";
+import { formatLabels, matches, validateSelector } from "./selector.ts";
+import {
+	type Compiled,
+	type CompileInput,
+	DIR,
+	type Direction,
+	EP,
+	ID,
+	type IpEntry,
+	type LabelSelector,
+	type MapState,
+	type NetworkPolicy,
+	type NetworkPolicyPeer,
+	type NetworkPolicyPort,
+	type PodInfo,
+	type PolicyEntry,
+	type PolicyStatus,
+	policyKey,
+} from "./types.ts";
+
+/** terway_rules ids at and above this are isolation records, not rules. */
+export const ISOLATION_RULE_BASE = 0x80000000;
+/** Longest name the maps keep (TERWAY_NAME_LEN minus the NUL). */
+export const NAME_MAX = 119;
+/** The automatic namespace label (Kubernetes >= 1.21). */
+export const NS_NAME_LABEL = "kubernetes.io/metadata.name";
+
+/** The terway_rules id naming the policies that isolate `endpoint` in `direction`. */
+export const isolationRuleId = (endpoint: number, direction: Direction): number =>
+	(ISOLATION_RULE_BASE + endpoint * 2 + DIR[direction]) >>> 0;
+
+/** The isolation record's name: "isolation ingress: a/b, c/d" (shortened to NAME_MAX). */
+export function isolationName(direction: Direction, policies: readonly string[]): string {
+	const head = `isolation ${direction}: `;
+	for (let n = policies.length; n > 0; n--) {
+		const more = n < policies.length ? ` +${policies.length - n} more` : "";
+		const s = `${head}${policies.slice(0, n).join(", ")}${more}`;
+		if (s.length <= NAME_MAX || n === 1) return s.slice(0, NAME_MAX);
+	}
+	return head.trimEnd();
+}
+
+/** The policies named by an isolation record (inverse of isolationName; "+N more" dropped). */
+export function parseIsolationName(name: string): { direction: Direction; policies: string[] } | undefined {
+	const m = /^isolation (ingress|egress): (.*)$/.exec(name);
+	if (!m) return undefined;
+	const policies = m[2]!
+		.replace(/ \+\d+ more$/, "")
+		.split(", ")
+		.filter((s) => s !== "");
+	return { direction: m[1] as Direction, policies };
+}
+
+// ---------------------------------------------------------------------------------------------
+// identities
+
+/** Pods that share an identity. */
+type Group = {
+	key: string;
+	ns: string;
+	nsLabels: Record<string, string>;
+	labels: Record<string, string>;
+	ports: PodInfo["ports"];
+	local: boolean;
+	pods: PodInfo[];
+	id: number;
+};
+
+const sortedEntries = (r: Record<string, string>): [string, string][] =>
+	Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+const podKey = (ns: string, nsLabels: Record<string, string>, pod: PodInfo): string =>
+	`pod ${JSON.stringify([
+		ns,
+		sortedEntries(nsLabels),
+		sortedEntries(pod.labels ?? {}),
+		(pod.ports ?? [])
+			.map((p) => [p.name ?? "", p.port, p.protocol] as const)
+			.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+	])}`;
+
+const cidrKey = (cidr: string): string => `cidr ${cidr}`;
+
+/**
+ * Assign ids to `keys` (sorted first, so the result does not depend on input order): a key keeps
+ * its previous id; a new one takes the lowest id in [first, limit) that the previous compile did
+ * not use and nothing here took yet.
+ */
+function assignIds(
+	keys: Iterable<string>,
+	prev: ReadonlyMap<string, number> | undefined,
+	first: number,
+	limit: number,
+): Map<string, number> {
+	const out = new Map<string, number>();
+	const taken = new Set<number>();
+	for (const id of prev?.values() ?? []) if (id >= first && id < limit) taken.add(id);
+	const fresh: string[] = [];
+	for (const k of [...new Set(keys)].sort()) {
+		const old = prev?.get(k);
+		if (old !== undefined && old >= first && old < limit) out.set(k, old);
+		else fresh.push(k);
+	}
+	let next = first;
+	for (const k of fresh) {
+		while (taken.has(next)) next++;
+		if (next >= limit) throw new RangeError(`identity space ${first}..${limit - 1} exhausted`);
+		taken.add(next);
+		out.set(k, next);
+	}
+	return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// policies, validated
+
+type Cidr = { text: string; prefix: IpPrefix };
+
+type Peer =
+	| { kind: "pods"; podSelector?: LabelSelector; namespaceSelector?: LabelSelector }
+	| { kind: "cidr"; cidr: Cidr; except: Cidr[] };
+
+type Rule = {
+	direction: Direction;
+	name: string;
+	/** undefined = any peer */
+	peers?: Peer[];
+	/** undefined = every port and protocol */
+	ports?: PortSpec[];
+};
+
+type Policy = {
+	name: string;
+	ns: string;
+	/** undefined: the podSelector is invalid and selects nothing. */
+	podSelector?: LabelSelector;
+	selectorOk: boolean;
+	types: Record<Direction, boolean>;
+	rules: Rule[];
+	error?: string;
+};
+
+class PolicyError extends Error {
+	override readonly name = "PolicyError";
+}
+
+const bad = (path: string, value: unknown, why: string): never => {
+	throw new PolicyError(`${path} ${JSON.stringify(value)}: ${why}`);
+};
+
+function parseCidrField(text: unknown, path: string): Cidr {
+	if (typeof text !== "string") return bad(path, text, "must be a CIDR string");
+	let p: IpPrefix;
+	try {
+		p = parseCIDR(text);
+	} catch (e) {
+		// "invalid CIDR "x": why" -> why
+		const why = (e as Error).message.replace(/^invalid [^"]*"[^"]*": /, "");
+		return bad(path, text, why);
+	}
+	const net = networkOf(p);
+	return { text: formatCIDR(net), prefix: net };
+}
+
+function parsePeer(peer: NetworkPolicyPeer, path: string): Peer {
+	if (!peer || typeof peer !== "object") return bad(path, peer, "must be an object");
+	const sels = peer.podSelector !== undefined || peer.namespaceSelector !== undefined;
+	if (peer.ipBlock) {
+		if (sels)
+			bad(path, Object.keys(peer), "ipBlock cannot be combined with podSelector or namespaceSelector");
+		const cidr = parseCidrField(peer.ipBlock.cidr, `${path}.ipBlock.cidr`);
+		const except = (peer.ipBlock.except ?? []).map((x, i) => {
+			const at = `${path}.ipBlock.except[${i}]`;
+			const c = parseCidrField(x, at);
+			if (
+				c.prefix.family !== cidr.prefix.family ||
+				c.prefix.prefixlen <= cidr.prefix.prefixlen ||
+				!prefixContains(cidr.prefix, c.prefix)
+			) {
+				bad(at, x, `must be a strict subset of cidr ${cidr.text}`);
+			}
+			return c;
+		});
+		return { kind: "cidr", cidr, except };
+	}
+	if (!sels) return bad(path, peer, "must set podSelector, namespaceSelector or ipBlock");
+	validateSelector(peer.podSelector, `${path}.podSelector`);
+	validateSelector(peer.namespaceSelector, `${path}.namespaceSelector`);
+	const out: Peer = { kind: "pods" };
+	if (peer.podSelector) out.podSelector = peer.podSelector;
+	if (peer.namespaceSelector) out.namespaceSelector = peer.namespaceSelector;
+	return out;
+}
+
+function parseRules(
+	name: string,
+	direction: Direction,
+	rules: { from?: NetworkPolicyPeer[]; to?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] }[],
+): Rule[] {
+	if (!Array.isArray(rules)) return bad(`spec.${direction}`, rules, "must be a list");
+	return rules.map((r, i) => {
+		const at = `spec.${direction}[${i}]`;
+		const peerField = direction === "ingress" ? "from" : "to";
+		const peers = r?.[peerField];
+		const rule: Rule = { direction, name: `${name} ${direction}[${i}]` };
+		if (peers !== undefined && peers !== null && !Array.isArray(peers))
+			bad(`${at}.${peerField}`, peers, "must be a list");
+		if (peers && peers.length > 0) rule.peers = peers.map((p, j) => parsePeer(p, `${at}.${peerField}[${j}]`));
+		const ports = r?.ports;
+		if (ports !== undefined && ports !== null && !Array.isArray(ports))
+			bad(`${at}.ports`, ports, "must be a list");
+		if (ports && ports.length > 0) rule.ports = ports.map((p, j) => parsePort(p ?? {}, `${at}.ports[${j}]`));
+		return rule;
+	});
+}
+
+/** Validate one policy; errors end up in `error` (the policy then allows nothing). */
+function parsePolicy(np: NetworkPolicy): Policy {
+	const ns = np.metadata?.namespace || "default";
+	const name = `${ns}/${np.metadata?.name ?? "(unnamed)"}`;
+	const spec = np.spec ?? {};
+	const pol: Policy = {
+		name,
+		ns,
+		selectorOk: false,
+		types: { ingress: true, egress: false },
+		rules: [],
+	};
+	const fail = (e: unknown) => {
+		if (!(e instanceof Error)) throw e;
+		pol.error ??= e.message;
+	};
+	try {
+		validateSelector(spec.podSelector, "spec.podSelector");
+		pol.podSelector = spec.podSelector ?? {};
+		pol.selectorOk = true;
+	} catch (e) {
+		fail(e);
+	}
+	const types = spec.policyTypes;
+	if (types && types.length > 0) {
+		const unknown = types.find((t) => t !== "Ingress" && t !== "Egress");
+		if (unknown !== undefined) {
+			pol.types = { ingress: true, egress: true };
+			fail(new PolicyError(`spec.policyTypes ${JSON.stringify(unknown)}: must be Ingress or Egress`));
+		} else {
+			pol.types = { ingress: types.includes("Ingress"), egress: types.includes("Egress") };
+		}
+	} else {
+		pol.types = { ingress: true, egress: (spec.egress?.length ?? 0) > 0 };
+	}
+	if (pol.error) return pol;
+	try {
+		if (pol.types.ingress) pol.rules.push(...parseRules(name, "ingress", spec.ingress ?? []));
+		if (pol.types.egress) pol.rules.push(...parseRules(name, "egress", spec.egress ?? []));
+	} catch (e) {
+		fail(e);
+		pol.rules = [];
+	}
+	return pol;
+}
+
+// ---------------------------------------------------------------------------------------------
+// compile
+
+/** An address as the canonical host prefix ("10.0.0.5/32"), or undefined when not an address. */
+function hostCidr(ip: string): { text: string; prefix: IpPrefix } | undefined {
+	try {
+		const a = parseIP(ip);
+		const prefix = { ...a, prefixlen: a.bytes.length * 8 };
+		return { text: formatCIDR(prefix), prefix };
+	} catch {
+		return undefined;
+	}
+}
+
+const podName = (p: PodInfo) => `${p.namespace}/${p.name}`;
+
+/** Compile the policies for one node. See the module comment for the semantics. */
+export function compile(input: CompileInput, prev?: Compiled): Compiled {
+	const warnings: string[] = [];
+	const ips = new Map<string, IpEntry>();
+
+	// namespaces
+	const nsLabels = new Map<string, Record<string, string>>();
+	for (const n of input.namespaces) nsLabels.set(n.name, { [NS_NAME_LABEL]: n.name, ...(n.labels ?? {}) });
+	const labelsOf = (ns: string) => nsLabels.get(ns) ?? { [NS_NAME_LABEL]: ns };
+
+	// the node's addresses
+	const hostIps = new Set<string>();
+	for (const ip of input.nodeIps) {
+		const c = hostCidr(ip);
+		if (!c) warnings.push(`node address ${JSON.stringify(ip)} is not an IP address; ignored`);
+		else hostIps.add(c.text);
+	}
+
+	// pod addresses: one owner each (local first, then by namespace/name)
+	const pods = [...input.pods].sort((a, b) =>
+		a.local !== b.local ? (a.local ? -1 : 1) : podName(a).localeCompare(podName(b)),
+	);
+	const owner = new Map<string, PodInfo>();
+	const podIps = new Map<PodInfo, string[]>();
+	for (const pod of pods) {
+		const mine: string[] = [];
+		for (const ip of pod.ips ?? []) {
+			const c = hostCidr(ip);
+			if (!c) {
+				warnings.push(`pod ${podName(pod)}: ${JSON.stringify(ip)} is not an IP address; ignored`);
+				continue;
+			}
+			if (hostIps.has(c.text)) continue; // hostNetwork pods: the node's address is HOST
+			const o = owner.get(c.text);
+			if (o) {
+				if (o !== pod) warnings.push(`pod ${podName(pod)}: ${c.text} is also ${podName(o)}'s; ignored`);
+				continue;
+			}
+			owner.set(c.text, pod);
+			mine.push(c.text);
+		}
+		if (mine.length > 0) podIps.set(pod, mine);
+	}
+
+	// identity groups of pods with addresses
+	const groups = new Map<string, Group>();
+	for (const [pod, _] of podIps) {
+		const nl = labelsOf(pod.namespace);
+		const key = podKey(pod.namespace, nl, pod);
+		let g = groups.get(key);
+		if (!g) {
+			g = {
+				key,
+				ns: pod.namespace,
+				nsLabels: nl,
+				labels: pod.labels ?? {},
+				ports: pod.ports ?? [],
+				local: false,
+				pods: [],
+				id: 0,
+			};
+			groups.set(key, g);
+		}
+		g.pods.push(pod);
+		g.local ||= pod.local;
+	}
+
+	// policies
+	const policies = input.policies.map(parsePolicy);
+	const cidrs = new Map<string, Cidr>();
+	for (const p of policies) {
+		if (p.error) continue;
+		for (const r of p.rules)
+			for (const peer of r.peers ?? []) {
+				if (peer.kind !== "cidr") continue;
+				for (const c of [peer.cidr, ...peer.except]) cidrs.set(c.text, c);
+			}
+	}
+
+	// ids
+	const podIds = assignIds(groups.keys(), prev?.identities, ID.FIRST_POD, ID.FIRST_CIDR);
+	const cidrIds = assignIds(
+		[...cidrs.keys()].map(cidrKey),
+		prev?.identities,
+		ID.FIRST_CIDR,
+		ISOLATION_RULE_BASE,
+	);
+	const identities = new Map<string, number>([...podIds, ...cidrIds]);
+	const idNames = new Map<number, string>([
+		[ID.ANY, "any"],
+		[ID.HOST, "host"],
+		[ID.WORLD, "world"],
+	]);
+	for (const g of groups.values()) {
+		g.id = podIds.get(g.key)!;
+		const labels = formatLabels(g.labels);
+		idNames.set(g.id, `pod ${g.ns}/${labels === "" ? "(no labels)" : labels}`);
+	}
+	const cidrId = (c: Cidr) => cidrIds.get(cidrKey(c.text))!;
+	for (const c of cidrs.values()) idNames.set(cidrId(c), `cidr ${c.text}`);
+
+	// selection and isolation
+	const groupList = [...groups.values()].sort((a, b) => a.id - b.id);
+	const selected = new Map<Policy, Group[]>();
+	const isolatedBy = new Map<Group, Record<Direction, string[]>>();
+	for (const p of policies) {
+		const sel = p.selectorOk
+			? groupList.filter((g) => g.ns === p.ns && matches(p.podSelector, g.labels))
+			: [];
+		selected.set(p, sel);
+		for (const g of sel) {
+			if (!g.local) continue;
+			let iso = isolatedBy.get(g);
+			if (!iso) {
+				iso = { ingress: [], egress: [] };
+				isolatedBy.set(g, iso);
+			}
+			if (p.types.ingress) iso.ingress.push(p.name);
+			if (p.types.egress) iso.egress.push(p.name);
+		}
+	}
+
+	// terway_ipid
+	for (const ip of hostIps) ips.set(ip, { cidr: ip, identity: ID.HOST, flags: 0 });
+	for (const [pod, list] of podIps) {
+		const g = groups.get(podKey(pod.namespace, labelsOf(pod.namespace), pod))!;
+		const iso = pod.local ? isolatedBy.get(g) : undefined;
+		const flags =
+			(pod.local ? EP.LOCAL : 0) |
+			(iso && iso.ingress.length > 0 ? EP.ISO_INGRESS : 0) |
+			(iso && iso.egress.length > 0 ? EP.ISO_EGRESS : 0);
+		for (const ip of list) ips.set(ip, { cidr: ip, identity: g.id, flags });
+	}
+	for (const c of cidrs.values()) {
+		// an ipBlock that is exactly a pod's or the node's address stays theirs
+		if (!ips.has(c.text)) ips.set(c.text, { cidr: c.text, identity: cidrId(c), flags: 0 });
+	}
+
+	// rule ids
+	const ruleList = policies.filter((p) => !p.error).flatMap((p) => p.rules);
+	const rules = assignIds(
+		ruleList.map((r) => r.name),
+		prev?.rules,
+		1,
+		ISOLATION_RULE_BASE,
+	);
+	const ruleNames = new Map<number, string>();
+	for (const [name, id] of rules) ruleNames.set(id, name);
+	for (const [g, iso] of isolatedBy) {
+		for (const d of ["ingress", "egress"] as const) {
+			if (iso[d].length > 0) ruleNames.set(isolationRuleId(g.id, d), isolationName(d, iso[d]));
+		}
+	}
+
+	// peers -> identities
+	const cidrList = [...cidrs.values()];
+	const peerIds = (p: Policy, peer: Peer): number[] => {
+		if (peer.kind === "pods") {
+			return groupList
+				.filter(
+					(g) =>
+						(peer.namespaceSelector ? matches(peer.namespaceSelector, g.nsLabels) : g.ns === p.ns) &&
+						matches(peer.podSelector, g.labels),
+				)
+				.map((g) => g.id);
+		}
+		// the LPM gives an address the longest prefix: every CIDR identity inside this block and
+		// outside its excepts must be allowed as well
+		const inside = (outer: Cidr, c: Cidr) =>
+			c.prefix.family === outer.prefix.family &&
+			c.prefix.prefixlen >= outer.prefix.prefixlen &&
+			prefixContains(outer.prefix, c.prefix);
+		return cidrList.filter((c) => inside(peer.cidr, c) && !peer.except.some((x) => inside(x, c))).map(cidrId);
+	};
+	const portsById = new Map<number, PodInfo["ports"]>(groupList.map((g) => [g.id, g.ports]));
+
+	// terway_policy
+	const policy = new Map<string, PolicyEntry>();
+	const add = (mine: Set<string>, e: Omit<PolicyEntry, "rule">, rule: number) => {
+		const k = policyKey(e);
+		mine.add(k);
+		const old = policy.get(k);
+		if (!old || rule < old.rule) policy.set(k, { ...e, rule });
+	};
+	const status: PolicyStatus[] = [];
+	for (const p of policies) {
+		const local = selected.get(p)!.filter((g) => g.local);
+		const nLocal = local.reduce((n, g) => n + g.pods.filter((x) => x.local).length, 0);
+		if (p.error) {
+			const dirs = (["ingress", "egress"] as const).filter((d) => p.types[d]).join(" and ");
+			status.push({
+				policy: p.name,
+				ok: false,
+				message: `${p.error} (fails closed: isolates ${nLocal} local pods for ${dirs}, allows nothing)`,
+			});
+			continue;
+		}
+		const mine = new Set<string>();
+		for (const r of p.rules) {
+			const rule = rules.get(r.name)!;
+			const peers: number[] | undefined = r.peers
+				? [...new Set(r.peers.flatMap((peer) => peerIds(p, peer)))].sort((a, b) => a - b)
+				: undefined;
+			for (const g of local) {
+				for (const spec of r.ports ?? [{ kind: "all" } as const]) {
+					const base = { endpoint: g.id, direction: r.direction };
+					const write = (peer: number, proto: number, port: number, bits: number) =>
+						add(mine, { ...base, peer, proto, port, bits }, rule);
+					const each = (fn: (peer: number) => void) => (peers ? peers.forEach(fn) : fn(ID.ANY));
+					switch (spec.kind) {
+						case "all":
+							each((peer) => write(peer, 0, 0, 0));
+							break;
+						case "proto":
+							each((peer) => write(peer, spec.proto, 0, 0));
+							break;
+						case "numbers":
+							each((peer) => {
+								for (const pp of spec.prefixes) write(peer, spec.proto, pp.port, pp.bits);
+							});
+							break;
+						case "named":
+							if (r.direction === "ingress") {
+								const own = resolveNamed(g.ports, spec.name, spec.proto);
+								each((peer) => {
+									for (const port of own) write(peer, spec.proto, port, 16);
+								});
+							} else {
+								// egress: the peer's port; any peer = every pod identity having it
+								for (const peer of peers ?? groupList.map((x) => x.id)) {
+									for (const port of resolveNamed(portsById.get(peer) ?? [], spec.name, spec.proto))
+										write(peer, spec.proto, port, 16);
+								}
+							}
+							break;
+					}
+				}
+			}
+		}
+		status.push({
+			policy: p.name,
+			ok: true,
+			message: `applied: selects ${nLocal} local pods, ${mine.size} entries`,
+		});
+	}
+
+	const state: MapState = { ips, policy, idNames, ruleNames };
+	const out: Compiled = { state, status, identities, rules };
+	if (warnings.length > 0) out.warnings = warnings;
+	return out;
+}
