@@ -753,6 +753,7 @@ describe("daemon config file", () => {
 			config_map: "terway/my-config",
 			socket: "/run/t.sock",
 			state_dir: "/tmp/t",
+			bpf_pin_root: "/sys/fs/bpf/tw-node-1",
 			region: "cn-hangzhou",
 			zone: "cn-hangzhou-i",
 			instance_id: "i-1",
@@ -765,6 +766,7 @@ describe("daemon config file", () => {
 			kubeconfig: "/etc/k.conf",
 			socket: "/run/t.sock",
 			stateDir: "/tmp/t",
+			bpfPinRoot: "/sys/fs/bpf/tw-node-1",
 			region: "cn-hangzhou",
 			zone: "cn-hangzhou-i",
 			instanceId: "i-1",
@@ -784,6 +786,11 @@ describe("daemon config file", () => {
 			"bad config_map",
 			{ eni_conf: {}, config_map: "eni-config" },
 			'config.config_map: "eni-config" is not "namespace/name"',
+		],
+		[
+			"relative bpf_pin_root",
+			{ eni_conf: {}, bpf_pin_root: "bpf/terway" },
+			'config.bpf_pin_root: "bpf/terway" is not an absolute path',
 		],
 		["empty node_name", { eni_conf: {}, node_name: "" }, 'config.node_name: "" is empty'],
 		[

@@ -31,6 +31,7 @@
  *   "config_map": "kube-system/eni-config",        // where eni_conf lives in-cluster
  *   "socket": "/var/run/terway/terwayd.sock",
  *   "state_dir": "/var/lib/terway",
+ *   "bpf_pin_root": "/sys/fs/bpf/terway",          // NetworkPolicy maps and programs (bpffs)
  *   "region": "cn-hangzhou", "zone": "cn-hangzhou-i",       // standalone: override metadata
  *   "instance_id": "i-123", "instance_type": "ecs.g7.large"
  * }
@@ -738,11 +739,13 @@ export const DAEMON_KEYS = [
 	"zone",
 	"instance_id",
 	"instance_type",
+	"bpf_pin_root",
 ] as const;
 
 export const DAEMON_DEFAULTS = {
 	socket: "/var/run/terway/terwayd.sock",
 	stateDir: "/var/lib/terway",
+	bpfPinRoot: "/sys/fs/bpf/terway",
 	configMap: { namespace: "kube-system", name: "eni-config" },
 } as const;
 
@@ -788,6 +791,7 @@ export function parseDaemonConfig(input: unknown): Parsed<DaemonConfig> {
 		kubeconfig: r.str("kubeconfig", { nonEmpty: true }),
 		socket: absPath("socket") ?? DAEMON_DEFAULTS.socket,
 		stateDir: absPath("state_dir") ?? DAEMON_DEFAULTS.stateDir,
+		bpfPinRoot: absPath("bpf_pin_root") ?? DAEMON_DEFAULTS.bpfPinRoot,
 		region: r.str("region", { nonEmpty: true }),
 		zone: r.str("zone", { nonEmpty: true }),
 		instanceId: r.str("instance_id", { nonEmpty: true }),

@@ -167,6 +167,8 @@ export type DaemonConfig = {
 	socket: string;
 	/** `state_dir` (default `/var/lib/terway`). */
 	stateDir: string;
+	/** `bpf_pin_root`: where the policy agent pins its maps and programs (default `/sys/fs/bpf/terway`). */
+	bpfPinRoot: string;
 	/** `region` (standalone: overrides metadata). */
 	region?: string;
 	/** `instance_id` (standalone: overrides metadata). */
