@@ -15,7 +15,7 @@
  *   `setLibbpfLogger` forwards lines to a logger. Without a logger nothing reaches stderr.
  *   `closeLibbpfLog()` silences libbpf (print fn = NULL) and frees the callback.
  */
-import { JSCallback, type Pointer, ptr } from "bun:ffi";
+import { JSCallback, type Pointer, ptr, toArrayBuffer } from "bun:ffi";
 import { ERRNO, ErrnoError } from "../errno.ts";
 import { track, untrack } from "../handles.ts";
 import { Fd, lastErrno } from "../libc/index.ts";
@@ -34,8 +34,10 @@ import {
 	progQueryOpts,
 	readProgQueryOpts,
 	readTcOpts,
+	readTestRunOpts,
 	tcHook,
 	tcOpts,
+	testRunOpts,
 } from "./structs.ts";
 import { libbpf, printLibc } from "./symbols.ts";
 
@@ -512,6 +514,148 @@ export function progQuery(targetFd: number, attachType: number): { progIds: numb
 		checkInt("bpf_prog_query_opts", ret, `target ${targetFd} type ${attachType}`);
 		const r = readProgQueryOpts(o);
 		return { progIds: [...ids.subarray(0, r.progCnt)], attachFlags: r.attachFlags };
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// BPF_PROG_TEST_RUN
+
+/** The result of one test run: the program's return value (signed: TC_ACT_UNSPEC is -1). */
+export type TestRunResult = { retval: number; data: Uint8Array; ctx?: Uint8Array; durationNs: number };
+
+/**
+ * bpf_prog_test_run_opts: run a loaded program once (or `repeat` times) on `data` (for tc
+ * programs: an Ethernet frame of at least 14 bytes) in the calling thread's netns, with an
+ * optional context (for tc: a `struct __sk_buff`, e.g. to set ifindex / mark). Returns the
+ * program's verdict, the packet as the program left it and the context written back.
+ */
+export function progTestRun(
+	progFd: number,
+	o: { data: Uint8Array; ctx?: Uint8Array; repeat?: number; dataOutSize?: number },
+): TestRunResult {
+	const dataOut = new Uint8Array(o.dataOutSize ?? Math.max(o.data.length + 256, 1514));
+	const ctxOut = o.ctx ? new Uint8Array(o.ctx.length) : undefined;
+	const opts = testRunOpts({
+		dataIn: ptr(o.data),
+		dataSizeIn: o.data.length,
+		dataOut: ptr(dataOut),
+		dataSizeOut: dataOut.length,
+		ctxIn: o.ctx ? ptr(o.ctx) : null,
+		ctxSizeIn: o.ctx?.length ?? 0,
+		ctxOut: ctxOut ? ptr(ctxOut) : null,
+		ctxSizeOut: ctxOut?.length ?? 0,
+		repeat: o.repeat ?? 0,
+	});
+	checkInt("bpf_prog_test_run_opts", lb().bpf_prog_test_run_opts(progFd, ptr(opts)), `prog fd ${progFd}`);
+	const r = readTestRunOpts(opts);
+	return {
+		retval: r.retval,
+		data: dataOut.slice(0, Math.min(r.dataSizeOut, dataOut.length)),
+		ctx: ctxOut?.slice(0, Math.min(r.ctxSizeOut, ctxOut.length)),
+		durationNs: r.durationNs,
+	};
+}
+
+// ---------------------------------------------------------------------------------------------
+// ring buffers (BPF_MAP_TYPE_RINGBUF)
+
+/**
+ * A consumer of one BPF ring buffer map through libbpf's `ring_buffer__*` (it mmaps the map and
+ * waits on its epoll fd). Records are copied out inside the sample callback, a JSCallback that
+ * libbpf calls synchronously from `ring_buffer__poll/consume` on this same thread, so nothing
+ * crosses threads and no pointer outlives the call; `poll`/`consume` return the copies.
+ * Why libbpf and not our own mmap: libbpf already gets the producer/consumer page protocol, the
+ * busy bit and discarded records right, and the callback is just as reliable under Bun as the
+ * print callback above. One JSCallback per RingBuffer, freed by close().
+ *
+ * `poll(timeoutMs)` blocks the JS thread for up to timeoutMs (epoll_wait): keep it short in a
+ * daemon, or call `consume()` (never blocks) when `epollFd` is readable.
+ */
+export class RingBuffer {
+	#ptr: Pointer | null;
+	#cb: JSCallback | null;
+	#token: number;
+	#pending: Uint8Array[] = [];
+
+	private constructor(p: Pointer, cb: JSCallback, what: string) {
+		this.#ptr = p;
+		this.#cb = cb;
+		// SAFETY: the release closure frees the ring and the callback once; close() untracks first.
+		this.#token = track("ring_buffer", what, this, () => {
+			libbpf().ring_buffer__free(p);
+			cb.close();
+		});
+	}
+
+	/** ring_buffer__new on a ring buffer map fd (the fd must stay open until close()). */
+	static open(mapFd: number): RingBuffer {
+		const l = lb();
+		let self: RingBuffer | undefined;
+		const early: Uint8Array[] = [];
+		const cb = new JSCallback(
+			(_ctx: Pointer, data: Pointer, size: number | bigint): number => {
+				// SAFETY: data/size describe one committed record, valid during this call only: copy it.
+				const rec = new Uint8Array(toArrayBuffer(data, 0, Number(size))).slice();
+				(self ? self.#pending : early).push(rec);
+				return 0;
+			},
+			{ args: ["ptr", "ptr", "u64"], returns: "i32" },
+		);
+		let p: Pointer;
+		try {
+			p = checkPtr("ring_buffer__new", l.ring_buffer__new(mapFd, cb.ptr, null, null), `map fd ${mapFd}`);
+		} catch (e) {
+			cb.close();
+			throw e;
+		}
+		self = new RingBuffer(p, cb, `map fd ${mapFd}`);
+		self.#pending.push(...early);
+		return self;
+	}
+
+	get #p(): Pointer {
+		if (!this.#ptr) throw new ErrnoError("ring_buffer", ERRNO.EBADF, "already closed");
+		return this.#ptr;
+	}
+
+	#take(): Uint8Array[] {
+		const out = this.#pending;
+		this.#pending = [];
+		return out;
+	}
+
+	/** Wait up to `timeoutMs` for records (0: don't wait), then return every record available. */
+	poll(timeoutMs: number): Uint8Array[] {
+		const ret = lb().ring_buffer__poll(this.#p, Math.max(0, Math.trunc(timeoutMs)));
+		// EINTR: a signal cut the wait short; what was read so far is returned.
+		if (ret < 0 && ret !== -ERRNO.EINTR) checkInt("ring_buffer__poll", ret);
+		return this.#take();
+	}
+
+	/** Every record available now, without waiting. */
+	consume(): Uint8Array[] {
+		checkInt("ring_buffer__consume", lb().ring_buffer__consume(this.#p));
+		return this.#take();
+	}
+
+	/** The epoll fd that becomes readable when records arrive (borrowed: valid until close). */
+	get epollFd(): number {
+		return lb().ring_buffer__epoll_fd(this.#p);
+	}
+
+	close(): void {
+		if (!this.#ptr) return;
+		const p = this.#ptr;
+		untrack(this.#token, this);
+		this.#ptr = null;
+		libbpf().ring_buffer__free(p);
+		this.#cb?.close();
+		this.#cb = null;
+		this.#pending = [];
+	}
+
+	[Symbol.dispose](): void {
+		this.close();
 	}
 }
 

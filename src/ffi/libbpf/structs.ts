@@ -25,6 +25,24 @@ export const LAYOUT = {
 	},
 	bpf_prog_attach_opts: { size: 16, sz: 0, flags: 8, replace_prog_fd: 12 },
 	bpf_link_update_opts: { size: 16, sz: 0, flags: 8, old_prog_fd: 12 },
+	bpf_test_run_opts: {
+		size: 80,
+		sz: 0,
+		data_in: 8,
+		data_out: 16,
+		data_size_in: 24,
+		data_size_out: 28,
+		ctx_in: 32,
+		ctx_out: 40,
+		ctx_size_in: 48,
+		ctx_size_out: 52,
+		retval: 56,
+		repeat: 60,
+		duration: 64,
+		flags: 68,
+		cpu: 72,
+		batch_size: 76,
+	},
 	bpf_prog_info: { size: 232, type: 0, id: 4, tag: 8, name: 64 },
 	bpf_map_info: {
 		size: 88,
@@ -146,6 +164,51 @@ export function linkUpdateOpts(o: { flags?: number; oldProgFd?: number } = {}): 
 	dv.setUint32(L.flags, o.flags ?? 0, true);
 	dv.setInt32(L.old_prog_fd, o.oldProgFd ?? 0, true);
 	return buf;
+}
+
+/** struct bpf_test_run_opts (BPF_PROG_TEST_RUN); buffers are passed in as addresses. */
+export function testRunOpts(o: {
+	dataIn: number;
+	dataSizeIn: number;
+	dataOut?: number | null;
+	dataSizeOut?: number;
+	ctxIn?: number | null;
+	ctxSizeIn?: number;
+	ctxOut?: number | null;
+	ctxSizeOut?: number;
+	repeat?: number;
+	flags?: number;
+}): Uint8Array {
+	const L = LAYOUT.bpf_test_run_opts;
+	const { buf, dv } = struct(L.size);
+	dv.setBigUint64(L.data_in, addr(o.dataIn), true);
+	dv.setBigUint64(L.data_out, addr(o.dataOut), true);
+	dv.setUint32(L.data_size_in, o.dataSizeIn, true);
+	dv.setUint32(L.data_size_out, o.dataSizeOut ?? 0, true);
+	dv.setBigUint64(L.ctx_in, addr(o.ctxIn), true);
+	dv.setBigUint64(L.ctx_out, addr(o.ctxOut), true);
+	dv.setUint32(L.ctx_size_in, o.ctxSizeIn ?? 0, true);
+	dv.setUint32(L.ctx_size_out, o.ctxSizeOut ?? 0, true);
+	dv.setInt32(L.repeat, o.repeat ?? 0, true);
+	dv.setUint32(L.flags, o.flags ?? 0, true);
+	return buf;
+}
+
+/** What BPF_PROG_TEST_RUN wrote back. */
+export function readTestRunOpts(buf: Uint8Array): {
+	retval: number;
+	dataSizeOut: number;
+	ctxSizeOut: number;
+	durationNs: number;
+} {
+	const L = LAYOUT.bpf_test_run_opts;
+	const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+	return {
+		retval: dv.getInt32(L.retval, true),
+		dataSizeOut: dv.getUint32(L.data_size_out, true),
+		ctxSizeOut: dv.getUint32(L.ctx_size_out, true),
+		durationNs: dv.getUint32(L.duration, true),
+	};
 }
 
 function cName(buf: Uint8Array, off: number): string {

@@ -50,6 +50,13 @@ const defs = {
 	bpf_prog_attach_opts: { args: [i32, i32, i32, ptr], returns: i32 },
 	bpf_prog_detach2: { args: [i32, i32, i32], returns: i32 },
 	bpf_prog_query_opts: { args: [i32, i32, ptr], returns: i32 },
+	bpf_prog_test_run_opts: { args: [i32, ptr], returns: i32 },
+
+	ring_buffer__new: { args: [i32, ptr, ptr, ptr], returns: ptr },
+	ring_buffer__poll: { args: [ptr, i32], returns: i32 },
+	ring_buffer__consume: { args: [ptr], returns: i32 },
+	ring_buffer__free: { args: [ptr], returns: none },
+	ring_buffer__epoll_fd: { args: [ptr], returns: i32 },
 
 	bpf_tc_hook_create: { args: [ptr], returns: i32 },
 	bpf_tc_hook_destroy: { args: [ptr], returns: i32 },

@@ -30,4 +30,26 @@ export { type Codec, struct, u32 } from "./codec.ts";
 export { Counter, CounterMaps, type IfStats } from "./counter.ts";
 export { COUNTER_MAPS, COUNTER_PROGRAM, ifKey, ifStats } from "./counter-maps.ts";
 export { loadObject, OBJECTS, type ObjectName, objectBytes, pinProgram } from "./objects.ts";
+export {
+	attachPinnedProgram,
+	POLICY_PROGRAM_DIRECTION,
+	PolicyProgram,
+	type PolicyProgramName,
+	policyProgramPin,
+} from "./policy.ts";
+export {
+	type CtEntry,
+	type DropEvent,
+	DropReader,
+	decodeDropEvent,
+	ipEntryKey,
+	ipKeyCidr,
+	POLICY_DROPS_MAP,
+	POLICY_MAPS,
+	POLICY_PROGRAMS,
+	PolicyMaps,
+	type PolicyStats,
+	policyEntryKey,
+	policyKeyEntry,
+} from "./policy-maps.ts";
 export { type MapSpec, TypedMap } from "./typed-map.ts";

@@ -8,11 +8,13 @@
  */
 import { readFileSync } from "node:fs";
 import counterPath from "../../../bpf/build/counter.bpf.o" with { type: "file" };
+import datapathv2Path from "../../../bpf/build/datapathv2.bpf.o" with { type: "file" };
+import policyPath from "../../../bpf/build/policy.bpf.o" with { type: "file" };
 import { BpfObject, objPin } from "../../ffi/libbpf/index.ts";
 import { DEFAULT_PIN_ROOT, ensurePinDir, PinLayout, unpin } from "./bpffs.ts";
 
 /** Embedded object name -> path (real or $bunfs). */
-export const OBJECTS = { counter: counterPath } as const;
+export const OBJECTS = { counter: counterPath, policy: policyPath, datapathv2: datapathv2Path } as const;
 
 export type ObjectName = keyof typeof OBJECTS;
 
