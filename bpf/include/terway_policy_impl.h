@@ -99,6 +99,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } terway_rules SEC(".maps");
 
+/*
+ * BTF anchor: terway_drop_event reaches the ring buffer only through a void pointer, so clang
+ * would leave it out of the object's BTF and user space could not check its codec against it.
+ * One instance in a section libbpf skips (no map is created for it) keeps the type in BTF.
+ */
+struct terway_drop_event terway_drop_event_btf SEC(".terway_btf");
+
 /* ---------------------------------------------------------------------------------------- */
 /* parsing */
 

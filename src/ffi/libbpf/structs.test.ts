@@ -13,8 +13,10 @@ import {
 	progQueryOpts,
 	readProgQueryOpts,
 	readTcOpts,
+	readTestRunOpts,
 	tcHook,
 	tcOpts,
+	testRunOpts,
 } from "./structs.ts";
 
 const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -162,5 +164,35 @@ describe("libbpf struct layouts", () => {
 		expect(parseLinkInfo(l)).toEqual({ type: 11, id: 3, progId: 77, tcx: { ifindex: 9, attachType: 46 } });
 		lv.setUint32(0, 1, true);
 		expect(parseLinkInfo(l)).toEqual({ type: 1, id: 3, progId: 77 });
+	});
+
+	test("bpf_test_run_opts carries data/ctx pointers and sizes in, retval and sizes out", () => {
+		const o = testRunOpts({
+			dataIn: 0x1000,
+			dataSizeIn: 64,
+			dataOut: 0x2000,
+			dataSizeOut: 1514,
+			ctxIn: 0x3000,
+			ctxSizeIn: 192,
+			repeat: 3,
+		});
+		const v = dv(o);
+		expect(o.length).toBe(80);
+		expect(v.getBigUint64(0, true)).toBe(80n);
+		expect([v.getBigUint64(8, true), v.getBigUint64(16, true), v.getBigUint64(32, true)]).toEqual([
+			0x1000n,
+			0x2000n,
+			0x3000n,
+		]);
+		expect([
+			v.getUint32(24, true),
+			v.getUint32(28, true),
+			v.getUint32(48, true),
+			v.getInt32(60, true),
+		]).toEqual([64, 1514, 192, 3]);
+		v.setUint32(56, 0xffff_ffff, true); // TC_ACT_UNSPEC as the kernel writes it (__u32)
+		v.setUint32(28, 60, true);
+		v.setUint32(64, 123, true);
+		expect(readTestRunOpts(o)).toEqual({ retval: -1, dataSizeOut: 60, ctxSizeOut: 0, durationNs: 123 });
 	});
 });
