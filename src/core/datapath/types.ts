@@ -33,6 +33,11 @@ export type AllocInfo = {
 	 * (the veth planner then attaches terway_pol_from / terway_pol_to to the host veth).
 	 */
 	policy?: { pinRoot: string };
+	/**
+	 * datapathv2 is ready on this node: terwayd probed the kernel and pinned the redirect programs
+	 * under `pinRoot` (src/linux/bpf/datapathv2.ts). Absent: the `veth` plan, same addressing.
+	 */
+	datapathv2?: { pinRoot: string };
 };
 
 /** Final pod bandwidth limits, bits/s (bursts in bits, optional). */
