@@ -9,12 +9,13 @@ BUN := node_modules/.bin/bun
 # compares against); iperf3: the e2e bandwidth test; time: GNU time for bench/cni's peak RSS.
 APT_PACKAGES := libnl-3-200 libnl-route-3-200 libbpf1 libbpf-dev clang llvm gcc make \
 	iproute2 iputils-ping bpftool procps hyperfine containernetworking-plugins util-linux \
-	iperf3 time
+	iperf3 time zsh fish
+# zsh, fish: the completion tests parse and drive completions/ in each shell (bash is always there).
 # kubectl: any 1.2x client works against the sim's apiserver; Debian's is the fallback.
 KUBECTL_PACKAGE := $(if $(shell command -v kubectl),,kubernetes-client)
 STAMP := node_modules/.terway-stamp
 
-.PHONY: help setup apt deps bpf build test test-unit test-root demo demo-down demo-linux bench lint typecheck check clean
+.PHONY: help setup apt deps bpf build completions test test-unit test-root demo demo-down demo-linux bench lint typecheck check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -47,6 +48,13 @@ build: setup ## dist/terwayctl, one binary with the BPF objects embedded
 	$(BUN) build src/bin/terwayctl.ts --compile --minify --bytecode --format=esm --splitting \
 		--define process.env.NODE_ENV='"production"' --outfile dist/terwayctl
 	@dist/terwayctl --version
+
+completions: deps ## regenerate completions/ (bash, zsh, fish) from the commander program
+	@for s in bash zsh fish; do \
+		case $$s in bash) f=terwayctl.bash;; zsh) f=_terwayctl;; fish) f=terwayctl.fish;; esac; \
+		$(BUN) src/bin/terwayctl.ts completion $$s > completions/$$f.tmp && mv completions/$$f.tmp completions/$$f; \
+	done
+	@echo "completions/: bash, zsh, fish regenerated"
 
 test: setup ## the whole suite (unit + root netns/bpf tiers + leak check); ends with "N passed, N failed"
 	@bash scripts/test.sh
