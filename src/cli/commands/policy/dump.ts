@@ -1,0 +1,87 @@
+/**
+ * `terwayctl policy dump`: read the pinned policy maps (no daemon needed), build the dump model
+ * and print it as text or one JSON document; `--watch` then follows drop events until Ctrl-C.
+ * The recent drops are whatever waits in the terway_drops ring buffer: reading consumes them, so
+ * a drop is shown by one dump (or watch) only.
+ */
+import type { MapState } from "../../../core/policy/types.ts";
+import { emit, isDocument, type OutputFormat } from "../../format.ts";
+import { buildDump, type DropRow, dropDoc } from "./model.ts";
+import { parsePodRef, resolvePod } from "./pods.ts";
+import { dropLine, renderDump } from "./render.ts";
+import { checkPins, openPolicySource, pinRootOf } from "./source.ts";
+
+export type DumpOptions = {
+	format: OutputFormat;
+	pod?: string;
+	pinRoot?: string;
+	stateDir?: string;
+	socket?: string;
+	watch?: boolean;
+};
+
+/** How long the dump waits for the first drop event (ms): they are already there or not. */
+const DRAIN_MS = 0;
+const WATCH_POLL_MS = 200;
+
+export async function policyDump(opts: DumpOptions): Promise<void> {
+	const pinRoot = pinRootOf(opts.pinRoot);
+	if (opts.pod !== undefined) parsePodRef(opts.pod); // a usage error before anything else
+	checkPins(pinRoot);
+	const pod = opts.pod !== undefined ? await resolvePod(opts.pod, opts) : undefined;
+	const src = await openPolicySource(pinRoot);
+	try {
+		const state = src.readState();
+		const drops = src.drops(DRAIN_MS);
+		const doc = buildDump({ pinRoot, state, stats: src.stats(), ct: src.ct(), drops }, pod);
+		if (opts.watch) {
+			if (!isDocument(opts.format)) console.log(renderDump(doc, opts.format === "wide"));
+			await watch(
+				opts,
+				() => src.drops(WATCH_POLL_MS),
+				() => src.readState(),
+				pod?.addresses,
+			);
+			return;
+		}
+		emit(opts.format, doc, (wide) => renderDump(doc, wide));
+	} finally {
+		src.close();
+	}
+}
+
+/** One line (or JSON line) per drop until SIGINT/SIGTERM; names refresh as the agent updates them. */
+async function watch(
+	opts: DumpOptions,
+	poll: () => DropRow[],
+	state: () => MapState,
+	podAddrs?: string[],
+): Promise<void> {
+	let stop = false;
+	const onSignal = () => {
+		stop = true;
+	};
+	process.on("SIGINT", onSignal);
+	process.on("SIGTERM", onSignal);
+	const lines = isDocument(opts.format);
+	if (!lines) console.log("\nwatching drops (Ctrl-C to stop)");
+	try {
+		while (!stop) {
+			const events = poll().filter(
+				(d) => !podAddrs || podAddrs.includes(d.direction === "egress" ? d.saddr : d.daddr),
+			);
+			if (events.length) {
+				const s = state();
+				for (const d of events) {
+					const doc = dropDoc(s, d);
+					console.log(lines ? JSON.stringify(doc) : dropLine(doc));
+				}
+			}
+			// let the signal handlers run between polls
+			await Bun.sleep(0);
+		}
+	} finally {
+		process.off("SIGINT", onSignal);
+		process.off("SIGTERM", onSignal);
+	}
+}

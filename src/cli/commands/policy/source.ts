@@ -1,0 +1,107 @@
+/**
+ * Where `policy dump|explain` read from: the maps pinned under a pin root (src/linux/bpf
+ * PolicyMaps, opened by path, so no daemon is needed), adapted to the dump model's rows.
+ * Missing pins are one readable error (exit 1) naming the directory.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { MapState } from "../../../core/policy/types.ts";
+import { DEFAULT_PIN_ROOT } from "../../../linux/bpf/bpffs.ts";
+import type { DropReader, PolicyMaps } from "../../../linux/bpf/policy-maps.ts";
+import { EXIT, ExitError } from "../../errors.ts";
+import type { CtRow, DropRow, StatsRow } from "./model.ts";
+
+/** The maps `policy dump` needs (terway_policy.h names). */
+export const REQUIRED_PINS = ["terway_ipid", "terway_policy", "terway_idnames", "terway_rules"] as const;
+
+/** `--pin-root`, else TERWAY_BPF_PIN_ROOT, else /sys/fs/bpf/terway. */
+export function pinRootOf(flag?: string): string {
+	return flag || process.env.TERWAY_BPF_PIN_ROOT || DEFAULT_PIN_ROOT;
+}
+
+export function noMapsError(pinRoot: string): ExitError {
+	return new ExitError(`no policy maps under ${pinRoot}: is terwayd running with network policy enabled?`);
+}
+
+/** Throws the "no policy maps" error unless every required map is pinned under `pinRoot`. */
+export function checkPins(pinRoot: string): void {
+	if (!REQUIRED_PINS.every((m) => existsSync(join(pinRoot, m)))) throw noMapsError(pinRoot);
+}
+
+/**
+ * bpf_ktime_get_ns() (CLOCK_MONOTONIC) -> wall clock. Uses /proc/uptime (CLOCK_BOOTTIME, 10 ms
+ * resolution), which equals the monotonic clock unless the machine was suspended since boot.
+ */
+export function ktimeToDate(tsNs: bigint, now = Date.now(), uptimeS = readUptime()): Date | undefined {
+	if (uptimeS === undefined) return undefined;
+	const ageMs = uptimeS * 1000 - Number(tsNs) / 1e6;
+	return new Date(now - Math.max(0, ageMs));
+}
+
+function readUptime(): number | undefined {
+	try {
+		return Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
+	} catch {
+		return undefined;
+	}
+}
+
+/** What the dump reads, whoever provides it. */
+export interface PolicySource {
+	readState(): MapState;
+	stats(): StatsRow[];
+	ct(): CtRow[];
+	/** Drop events waiting in the ring buffer (consumes them), up to `timeoutMs` for the first. */
+	drops(timeoutMs: number): DropRow[];
+	close(): void;
+}
+
+/** The pinned maps as a PolicySource (checkPins first for the readable error). */
+export async function openPolicySource(pinRoot: string): Promise<PolicySource> {
+	const { PolicyMaps: Maps, DropReader: Reader } = await import("../../../linux/bpf/policy-maps.ts");
+	let maps: PolicyMaps;
+	try {
+		maps = Maps.openPinned(pinRoot);
+	} catch (e) {
+		throw new ExitError(
+			`cannot open the policy maps under ${pinRoot}: ${(e as Error).message}`,
+			EXIT.problem,
+		);
+	}
+	// Opened on first use (explain never reads drops); null = not pinned, the dump shows none.
+	let reader: DropReader | null | undefined;
+	const drops = () => {
+		if (reader === undefined) {
+			try {
+				reader = Reader.openPinned(pinRoot);
+			} catch {
+				reader = null;
+			}
+		}
+		return reader;
+	};
+	const n = (x: bigint) => Number(x);
+	return {
+		readState: () => maps.readState(),
+		stats: () =>
+			maps.stats().map((s) => ({
+				ifindex: s.ifindex,
+				direction: s.direction,
+				allowed: n(s.allowed),
+				allowedBytes: n(s.allowedBytes),
+				dropped: n(s.dropped),
+				droppedBytes: n(s.droppedBytes),
+			})),
+		ct: () => maps.ctEntries(),
+		drops: (timeoutMs) => {
+			const r = drops();
+			if (!r) return [];
+			const events = timeoutMs > 0 ? r.poll(timeoutMs) : r.read();
+			return events.map((e) => ({ ...e, time: ktimeToDate(e.tsNs) }));
+		},
+		close: () => {
+			reader?.close();
+			maps.close();
+		},
+	};
+}
