@@ -207,8 +207,9 @@ export function ensureAttached(
 			handle,
 			priority,
 		} as const;
+		// An existing clsact with nothing yet in this direction answers EINVAL (no chain): none.
 		const created = tcHookCreate(hook);
-		if (!created && tcQuery(hook, { handle, priority })?.progId === progId)
+		if (!created && tcQueryOrNone(hook, handle, priority)?.progId === progId)
 			return { ...base, changed: false };
 		tcAttach(hook, { progFd, handle, priority, replace: true });
 		return { ...base, changed: true };
