@@ -147,7 +147,10 @@ describe.skipIf(!canRun("tests/bpf/policy-dump.test.ts"))(
 			expect(r.err).toBe("");
 			expect(r.code).toBe(0);
 			expect(r.out).toContain(`pin root ${PIN_ROOT}`);
-			expect(r.out).toMatch(/pod prod\/app=db \(identity \d+\): 198\.18\.31\.2\n {2}ingress: isolated/);
+			expect(r.out).toMatch(
+				/pod prod\/app=db \(identity \d+\): 198\.18\.31\.2\n {2}ingress: isolated by prod\/allow-fe \(default deny\)/,
+			);
+			expect(r.out).toContain("  egress: isolated by prod/db-egress (default deny)");
 			expect(r.out).toContain(
 				"    ingress from pod prod/role=frontend on TCP 8080 (prod/allow-fe ingress[0])",
 			);

@@ -4,6 +4,7 @@
  * (10.0.0.0/8 allowed except 10.1.0.0/16; 10.2.0.0/16 from another policy, inside 10/8 and so
  * also written for the 10/8 rule, as the compiler does for the LPM).
  */
+import { isolationName, isolationRuleId } from "../../../core/policy/compile.ts";
 import {
 	EP,
 	ID,
@@ -59,6 +60,8 @@ export function fixtureState(): MapState {
 			[2, "prod/db-egress egress[0]"],
 			[3, "prod/dns egress[0]"],
 			[4, "prod/allow-fe ingress[1]"],
+			[isolationRuleId(DB, "ingress"), isolationName("ingress", ["prod/allow-fe"])],
+			[isolationRuleId(DB, "egress"), isolationName("egress", ["prod/db-egress", "prod/dns"])],
 		]),
 	};
 }

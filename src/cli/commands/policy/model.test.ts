@@ -109,6 +109,10 @@ describe("buildDump", () => {
 			[FE, { ingress: false, egress: false }, [12], 0],
 			[DB, { ingress: true, egress: true }, [13], 4],
 		]);
+		expect(doc.endpoints[1]!.isolatedBy).toEqual({
+			ingress: ["prod/allow-fe"],
+			egress: ["prod/db-egress", "prod/dns"],
+		});
 		expect(doc.endpoints[1]!.counters).toEqual({
 			ingress: { allowed: 5, allowedBytes: 500, dropped: 2, droppedBytes: 120 },
 			egress: { allowed: 0, allowedBytes: 0, dropped: 0, droppedBytes: 0 },
@@ -171,6 +175,7 @@ describe("buildDump", () => {
 					name: "string",
 					addresses: ["string"],
 					isolation: { ingress: "boolean", egress: "boolean" },
+					isolatedBy: { ingress: [], egress: [] },
 					rules: [],
 					counters: { ingress: counters, egress: counters },
 					interfaces: ["number"],

@@ -22,6 +22,7 @@ import {
 	parseIP,
 	prefixContains,
 } from "../../../core/net/ip.ts";
+import { isolationRuleId, parseIsolationName } from "../../../core/policy/compile.ts";
 import {
 	type Direction,
 	EP,
@@ -85,6 +86,8 @@ export type EndpointDoc = {
 	/** The local pods' addresses with this identity (narrowed to the pod with --pod). */
 	addresses: string[];
 	isolation: { ingress: boolean; egress: boolean };
+	/** The policies that isolate it, per direction (the compiler's isolation records). */
+	isolatedBy: { ingress: string[]; egress: string[] };
 	rules: RuleDoc[];
 	/** Summed over `interfaces`. */
 	counters: { ingress: Counters; egress: Counters };
@@ -274,6 +277,12 @@ export function endpointRules(state: MapState, endpoint: number): RuleDoc[] {
 	);
 }
 
+/** The policies isolating `endpoint` in `direction`, from its isolation record in terway_rules. */
+export function isolatedBy(state: MapState, endpoint: number, direction: Direction): string[] {
+	const record = state.ruleNames.get(isolationRuleId(endpoint, direction));
+	return (record && parseIsolationName(record)?.policies) || [];
+}
+
 /** ifindex -> the local pod addresses seen on it (the pod's side of CT entries and drops). */
 function interfaceAddresses(input: DumpInput): Map<number, Set<string>> {
 	const local = (addr: string) => {
@@ -397,6 +406,10 @@ export function buildDump(input: DumpInput, pod?: { ref: string; addresses: stri
 				isolation: {
 					ingress: entries.some((e) => e.flags & EP.ISO_INGRESS),
 					egress: entries.some((e) => e.flags & EP.ISO_EGRESS),
+				},
+				isolatedBy: {
+					ingress: isolatedBy(state, identity, "ingress"),
+					egress: isolatedBy(state, identity, "egress"),
 				},
 				rules: endpointRules(state, identity),
 				counters: {

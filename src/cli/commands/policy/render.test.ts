@@ -23,10 +23,10 @@ describe("policy dump text", () => {
 		expect(text).toContain(
 			[
 				"pod prod/app=db (identity 257): 10.0.0.7, 10.0.0.8",
-				"  ingress: isolated (default deny); allowed 5 (500 B), dropped 2 (120 B)",
+				"  ingress: isolated by prod/allow-fe (default deny); allowed 5 (500 B), dropped 2 (120 B)",
 				"    ingress from pod prod/role=frontend on TCP 8080 (prod/allow-fe ingress[0])",
 				"    ingress from pod prod/role=frontend on TCP 9000-9003 (prod/allow-fe ingress[1])",
-				"  egress: isolated (default deny); allowed 0 (0 B), dropped 0 (0 B)",
+				"  egress: isolated by prod/db-egress, prod/dns (default deny); allowed 0 (0 B), dropped 0 (0 B)",
 				"    egress to cidr 10.0.0.0/8 except 10.1.0.0/16 on any port (prod/db-egress egress[0])",
 				"    egress to pod kube-system/k8s-app=kube-dns on TCP 53, UDP 53 (prod/dns egress[0])",
 				"  interfaces (ifindex): 13",
@@ -59,7 +59,7 @@ describe("policy dump text", () => {
 		const text = renderDump(buildDump(input, { ref: "prod/db-0", addresses: ["10.0.0.7"] }));
 		expect(text.split("\n")[0]).toBe("pin root /sys/fs/bpf/terway, pod prod/db-0 (10.0.0.7)");
 		expect(text).toContain(
-			"  ingress: isolated (default deny); allowed 5 (500 B), dropped 2 (120 B)\n    nothing allowed",
+			"  ingress: isolated by prod/allow-fe (default deny); allowed 5 (500 B), dropped 2 (120 B)\n    nothing allowed",
 		);
 	});
 });

@@ -25,8 +25,9 @@ const countersText = (c: Counters) =>
 function directionBlock(ep: EndpointDoc, dir: Direction): string[] {
 	const iso = ep.isolation[dir];
 	const rules = ep.rules.filter((r) => r.direction === dir);
+	const by = ep.isolatedBy[dir].length ? ` by ${ep.isolatedBy[dir].join(", ")}` : "";
 	const head = iso
-		? `${dir}: ${style.yellow("isolated")} (default deny)`
+		? `${dir}: ${style.yellow("isolated")}${by} (default deny)`
 		: `${dir}: not isolated (everything allowed)`;
 	const lines = [`  ${head}; ${countersText(ep.counters[dir])}`];
 	if (iso && rules.length === 0) lines.push(`    ${style.dim("nothing allowed")}`);
