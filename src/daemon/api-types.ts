@@ -65,6 +65,12 @@ export type AllocResponse = {
 	 * `<pinRoot>/progs/terway_pol_from|to` and the plugin attaches them to the pod's host veth.
 	 */
 	policy?: { pinRoot: string };
+	/**
+	 * With datapath "datapathv2": terwayd pinned the redirect programs at
+	 * `<pinRoot>/progs/terway_v2_out|in` (the plugin attaches terway_v2_out to the host veth). A
+	 * node whose kernel cannot run them answers datapath "veth" instead.
+	 */
+	datapathv2?: { pinRoot: string };
 };
 
 /** POST /v1/release — idempotent: releasing an unknown pod/container is success with released=false. */

@@ -11,10 +11,15 @@
  * Two implementations: `NetlinkEniLinks` (netlink in the namespace the daemon runs in; never
  * spawns `ip`) and `NoEniLinks` for worlds without kernel links (the loopback sim, where an
  * attached ENI is only a record): `--no-datapath-links` on the CLI selects it.
+ *
+ * datapathv2 (when configured): `prepareNode` probes the kernel once, loads and pins the redirect
+ * programs (src/linux/bpf/datapathv2.ts; or says once why not, and pods keep the veth datapath),
+ * and `ensure` attaches `terway_v2_in` to each ENI's tc ingress (pinned TCX link).
  */
 
 import { existsSync } from "node:fs";
 import { nodePlan } from "../core/datapath/node.ts";
+import { attachV2ToEni, setupDatapathV2 } from "../linux/bpf/datapathv2.ts";
 import { Netlink } from "../linux/netlink/handle.ts";
 import { Netns } from "../linux/netns.ts";
 import { ensureSysctl, sysctlPath } from "../linux/sysctl.ts";
@@ -59,7 +64,16 @@ export interface EniLinks {
 	 * rp_filter off), ensured once at daemon start, never per pod. Returns the keys it changed.
 	 */
 	prepareNode(stack: { ipv4: boolean; ipv6: boolean }): string[];
+	/** Set by prepareNode when the datapathv2 programs are pinned (pods may use datapathv2). */
+	readonly datapathV2?: { pinRoot: string } | undefined;
 }
+
+export type EniLinksOptions = {
+	/** datapathv2 is configured: pin its programs under pinRoot; skipCidrs (services) take the stack. */
+	datapathv2?: { pinRoot: string; skipCidrs: string[] };
+	/** Told once why datapathv2 cannot run here (pods then get the veth datapath). */
+	onV2Fallback?: (reason: string) => void;
+};
 
 /** A world without kernel links: every ENI reports link "" / ifindex 0 / table 0. */
 export class NoEniLinks implements EniLinks {
@@ -81,6 +95,9 @@ export class NoEniLinks implements EniLinks {
 
 export class NetlinkEniLinks implements EniLinks {
 	readonly enabled = true;
+	datapathV2: { pinRoot: string } | undefined;
+
+	constructor(readonly opts: EniLinksOptions = {}) {}
 
 	#with<T>(fn: (nl: Netlink) => T): T {
 		const nl = Netlink.current();
@@ -97,6 +114,17 @@ export class NetlinkEniLinks implements EniLinks {
 		for (const op of nodePlan(stack).ops) {
 			if (op.op === "sysctl" && ensureSysctl(here, op.key, op.value).changed)
 				changed.push(`${op.key}=${op.value}`);
+		}
+		const v2 = this.opts.datapathv2;
+		if (v2) {
+			let r: ReturnType<typeof setupDatapathV2>;
+			try {
+				r = setupDatapathV2(v2);
+			} catch (e) {
+				r = { ok: false, reason: `pinning its programs under ${v2.pinRoot} failed: ${(e as Error).message}` };
+			}
+			if (r.ok) this.datapathV2 = { pinRoot: v2.pinRoot };
+			else this.opts.onV2Fallback?.(`datapathv2 unavailable, pods use the veth datapath: ${r.reason}`);
 		}
 		return changed;
 	}
@@ -136,6 +164,10 @@ export class NetlinkEniLinks implements EniLinks {
 			nl.ensureRoute({ dst: "default", family: 4, gateway: spec.gateway, dev: link, onlink: true, table });
 			nl.ensureRule({ from: `${spec.primaryIp}/32`, table, priority: ENI_RULE_PRIORITY });
 		});
+		if (this.datapathV2) {
+			using here = Netns.current();
+			attachV2ToEni(here, link, this.datapathV2.pinRoot);
+		}
 		return { link, ifindex, table };
 	}
 
