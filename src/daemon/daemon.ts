@@ -18,6 +18,7 @@ import type {
 	EniInfo,
 	GcReport,
 	MappingRow,
+	PolicyResponse,
 	PoolSummary,
 	ReleaseRequest,
 	ReleaseResponse,
@@ -30,6 +31,7 @@ import type { EniLinks } from "./links.ts";
 import type { Logger } from "./log.ts";
 import { DaemonMetrics } from "./metrics.ts";
 import { applyPendingReleases } from "./pending-releases.ts";
+import type { PolicyPort } from "./policy-agent.ts";
 import { type NodeInfo, PoolManager, type PoolTuning } from "./pool.ts";
 import { reconcile } from "./reconcile.ts";
 import { type Allocation, podKeyOf, type Store } from "./store/index.ts";
@@ -49,6 +51,8 @@ export type DaemonOptions = {
 	/** Exclusive ENI mode (node label or config). */
 	exclusive?: boolean;
 	kube?: KubeHooks;
+	/** NetworkPolicy enforcement (policy-agent.ts); absent = off. */
+	policy?: PolicyPort;
 	tuning?: Partial<PoolTuning>;
 	/** GC period (default 5 min, Terway). 0 = only on demand. */
 	gcPeriodMs?: number;
@@ -290,6 +294,12 @@ export class Daemon {
 		} catch (e) {
 			this.#log.warn({ err: e }, "stopping the Kubernetes watch failed");
 		}
+		// the policy watches stop; the pinned maps keep enforcing what they hold
+		try {
+			await this.#o.policy?.stop();
+		} catch (e) {
+			this.#log.warn({ err: e }, "stopping the policy agent failed");
+		}
 		await this.#requestsDone(graceMs);
 		const settled = (await this.#pool?.close(10_000)) ?? true;
 		// requests woken by the pool stop unwind now; loop work was aborted with the pool
@@ -331,11 +341,10 @@ export class Daemon {
 				);
 				if (pool.mode === "exclusive") pool.settleExclusive(key);
 				const out = await this.#response(allocation, !created);
-				if (created)
-					this.#o.kube?.podAllocated(
-						req.pod,
-						[allocation.ipv4, allocation.ipv6].filter((x): x is string => !!x),
-					);
+				const ips = [allocation.ipv4, allocation.ipv6].filter((x): x is string => !!x);
+				if (created) this.#o.kube?.podAllocated(req.pod, ips);
+				// the pod's identity is in the policy maps before its sandbox runs (bounded wait)
+				if (out.policy) await this.#o.policy?.podAllocated(req.pod, ips);
 				return out;
 			});
 			this.metrics.allocs.inc({ result: "ok" });
@@ -356,8 +365,10 @@ export class Daemon {
 			const released = this.pool.release(key, req.containerId);
 			this.metrics.releases.inc({ reason }, released.length);
 			const ips = released.flatMap((a) => [a.ipv4, a.ipv6]).filter((x): x is string => !!x);
-			if (released.length > 0)
+			if (released.length > 0) {
 				this.#log.info({ podKey: key, containerId: req.containerId, ips, reason }, "released");
+				if (!this.#o.store.allocationFor(key)) this.#o.policy?.podReleased(req.pod);
+			}
 			return { released: released.length > 0, ips };
 		});
 	}
@@ -406,7 +417,39 @@ export class Daemon {
 		};
 		const bw = this.#o.kube?.bandwidthOf(a.namespace, a.name);
 		if (bw) res.bandwidth = bw;
+		const pinRoot = this.#o.policy?.pinRoot;
+		if (pinRoot) res.policy = { pinRoot };
 		return res;
+	}
+
+	/** GET /v1/policy */
+	policyInfo(): PolicyResponse {
+		return (
+			this.#o.policy?.info() ?? {
+				enabled: false,
+				reason: "not configured",
+				policies: [],
+				identities: 0,
+				entries: { ips: 0, policy: 0 },
+				syncs: 0,
+			}
+		);
+	}
+
+	/**
+	 * This node's own addresses for NetworkPolicy (identity HOST: always allowed, as kubelet
+	 * probes must be): the primary IP and the primary IPs of its ENIs that no pod holds.
+	 */
+	nodeIps(): string[] {
+		const held = new Set<string>();
+		for (const a of this.#o.store.allocations()) {
+			if (a.ipv4) held.add(a.ipv4);
+			if (a.ipv6) held.add(a.ipv6);
+		}
+		const out = new Set<string>();
+		if (this.#node?.primaryIp) out.add(this.#node.primaryIp);
+		for (const e of this.#o.store.enis()) if (e.primaryIp && !held.has(e.primaryIp)) out.add(e.primaryIp);
+		return [...out];
 	}
 
 	summary(): PoolSummary {

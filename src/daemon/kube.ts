@@ -12,8 +12,10 @@ import type { EniConfig, JsonObject } from "../core/config/types.ts";
 import {
 	ANNOTATION_MAX_AVAILABLE_IP,
 	ConfigMapMissingError,
+	ENI_CONFIG_NAME,
 	EventReason,
 	type Informer,
+	isNotFound,
 	type NodeAgent,
 	type PodObject,
 	podRef,
@@ -64,8 +66,38 @@ export type ClusterConfig = {
 	exclusive: boolean;
 	/** The node's dynamic-config ConfigMap (node label `terway-config`), when it has one. */
 	overlay?: string;
+	/** NetworkPolicy enforcement: on unless the eni-config ConfigMap says `disable_network_policy: "true"`. */
+	networkPolicy: boolean;
 	warnings: string[];
 };
+
+/** The eni-config ConfigMap key that turns NetworkPolicy enforcement off (Terway's). */
+export const DISABLE_NETWORK_POLICY = "disable_network_policy";
+
+/**
+ * Whether NetworkPolicy is enforced, from the eni-config ConfigMap's `disable_network_policy`
+ * ("true" / "false", any case; absent = enforced, also when the ConfigMap is missing). Another
+ * value is a {@link ClusterConfigError} naming the key and value.
+ */
+export async function networkPolicyEnabled(agent: NodeAgent, namespace: string): Promise<boolean> {
+	const where = `ConfigMap ${namespace}/${ENI_CONFIG_NAME}`;
+	let v: string | undefined;
+	try {
+		const cm = await agent.kube.core.readNamespacedConfigMap({ name: ENI_CONFIG_NAME, namespace });
+		v = cm.data?.[DISABLE_NETWORK_POLICY];
+	} catch (e) {
+		if (isNotFound(e)) return true;
+		throw e;
+	}
+	if (v === undefined || v.trim() === "") return true;
+	const b = v.trim().toLowerCase();
+	if (b === "true") return false;
+	if (b === "false") return true;
+	throw new ClusterConfigError(
+		`${where}: ${DISABLE_NETWORK_POLICY}: ${JSON.stringify(v)} is not "true" or "false"`,
+		where,
+	);
+}
 
 /**
  * The node's effective `eni_conf` in a cluster (Terway): `<namespace>/eni-config` key `eni_conf`
@@ -103,9 +135,11 @@ export async function clusterConfig(
 	} catch (e) {
 		throw new ClusterConfigError(`invalid config (${where}): ${(e as Error).message}`, where, { cause: e });
 	}
+	const networkPolicy = await networkPolicyEnabled(agent, opts.namespace);
 	return {
 		eniConf: resolved.config,
 		exclusive: (node.metadata?.labels?.[LABEL_EXCLUSIVE] ?? "").toLowerCase() === "enionly",
+		networkPolicy,
 		...(dyn ? { overlay: dyn.name } : {}),
 		warnings: [...warnings, ...resolved.warnings],
 	};

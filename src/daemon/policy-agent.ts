@@ -32,6 +32,8 @@ import {
 	type Protocol,
 } from "../core/policy/index.ts";
 import { Informer, type KubeTransport } from "../k8s/watch.ts";
+import { sweepDefunctLinkPins } from "../linux/bpf/link-pins.ts";
+import { PolicyProgram } from "../linux/bpf/policy.ts";
 import type { PodRef, PolicyResponse } from "./api-types.ts";
 import type { Logger } from "./log.ts";
 
@@ -460,4 +462,26 @@ export class PolicyAgent implements PolicyPort {
 			this.#log.warn({ err: e, file: f }, "could not keep the policy id assignments");
 		}
 	}
+}
+
+/**
+ * Load the policy programs under `pinRoot` (maps pinned by name and reused when already there,
+ * programs pinned at `<pinRoot>/progs/`) and make the agent over their maps; PolicyOff with the
+ * kernel's reason when they cannot be loaded (no BTF, no CAP_BPF, too old a kernel).
+ */
+export function openPolicyAgent(
+	o: Omit<PolicyAgentOptions, "maps" | "close" | "sweep">,
+): PolicyAgent | PolicyOff {
+	let prog: PolicyProgram;
+	try {
+		prog = PolicyProgram.load({ pinRoot: o.pinRoot });
+	} catch (e) {
+		return new PolicyOff(`the kernel cannot load the policy programs: ${(e as Error).message}`);
+	}
+	return new PolicyAgent({
+		...o,
+		maps: prog.maps,
+		close: () => prog.close(),
+		sweep: () => sweepDefunctLinkPins(o.pinRoot),
+	});
 }

@@ -11,6 +11,7 @@
  *   GET  /v1/enis             → EniInfo[]
  *   GET  /v1/mapping          → MappingRow[]
  *   GET  /v1/gc               → GcReport (candidates);  POST /v1/gc → GcReport (applied)
+ *   GET  /v1/policy           → PolicyResponse (NetworkPolicy status on this node)
  *   GET  /metrics             → Prometheus text
  * Errors are `ApiErrorBody` with the status of api-types.ts; a malformed request changes nothing.
  */
@@ -91,6 +92,9 @@ async function dispatch(d: Daemon, req: Request, url: URL, path: string): Promis
 			if (m === "GET") return json(await d.track(() => d.gc(false), { mutation: false }));
 			only("POST");
 			return json(await d.track(() => d.gc(true)));
+		case "/v1/policy":
+			only("GET");
+			return json(d.policyInfo());
 		case "/metrics":
 			only("GET");
 			return new Response(d.metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4" } });

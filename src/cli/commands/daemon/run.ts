@@ -16,6 +16,7 @@ import { ClusterConfigError, clusterConfig, type KubeHooks, NodeAgentHooks } fro
 import { type EniLinks, NetlinkEniLinks, NoEniLinks } from "../../../daemon/links.ts";
 import { createLogger, type LogLevel } from "../../../daemon/log.ts";
 import { DEFAULT_RELEASE_JOURNAL } from "../../../daemon/pending-releases.ts";
+import { openPolicyAgent, PolicyAgent, PolicyOff, type PolicyPort } from "../../../daemon/policy-agent.ts";
 import { serveUnix } from "../../../daemon/server.ts";
 import { lockStateDir, StateDirLockedError, type StateLock } from "../../../daemon/state-lock.ts";
 import { Store } from "../../../daemon/store/index.ts";
@@ -90,6 +91,7 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 	let eniConf: EniConfig = cfg.eniConf;
 	let hooks: NodeAgentHooks | undefined;
 	let exclusive = false;
+	let policy: PolicyPort = new PolicyOff("standalone: no Kubernetes API to read NetworkPolicies from");
 	const loaded = loadKubeConfig(kubeconfig ? { kubeconfig } : {});
 	if (loaded) {
 		const kube = new KubeClient(loaded);
@@ -108,6 +110,18 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 		}
 		eniConf = cc.eniConf;
 		exclusive = cc.exclusive;
+		const cm = `${cfg.configMap.namespace}/${cfg.configMap.name}`;
+		policy = cc.networkPolicy
+			? openPolicyAgent({
+					kube,
+					events: agent.events,
+					nodeName,
+					nodeIps: () => daemon.nodeIps(),
+					pinRoot: cfg.bpfPinRoot,
+					log,
+					idsFile: join(stateDir, "policy-ids.json"),
+				})
+			: new PolicyOff(`ConfigMap ${cm} sets disable_network_policy: "true"`);
 		for (const w of cc.warnings) log.warn({}, w);
 		hooks = new NodeAgentHooks(agent, log, { patchPodIps: eniConf.enablePatchPodIps });
 		await hooks.start();
@@ -127,6 +141,8 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 	});
 	const links: EniLinks = opts.datapathLinks === false ? new NoEniLinks() : new NetlinkEniLinks();
 	const store = Store.open(join(stateDir, "state.db"));
+	if (policy instanceof PolicyOff) log.info({ reason: policy.reason }, "NetworkPolicy enforcement off");
+	else log.info({ pinRoot: cfg.bpfPinRoot }, "NetworkPolicy programs loaded and pinned");
 	const daemon = new Daemon({
 		store,
 		ecs: cloud.ecs,
@@ -142,6 +158,7 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 		},
 		exclusive,
 		...(hooks ? { kube: hooks as KubeHooks } : {}),
+		policy,
 		version: VERSION,
 		// the CNI plugin's DEL journal (src/plugin/release-journal.ts uses the same default and env)
 		releaseJournal: process.env.TERWAY_RELEASE_JOURNAL || DEFAULT_RELEASE_JOURNAL,
@@ -183,6 +200,14 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 		store.close();
 		lock.release();
 		throw new ExitError(`terwayd failed to start: ${(e as Error).message}`);
+	}
+	if (policy instanceof PolicyAgent && !stopping) {
+		// the maps keep what they held meanwhile (pinned); wait a bounded time for the first write
+		const first = policy.start().then(
+			() => log.info({}, "NetworkPolicy maps in sync"),
+			(e) => log.error({ err: e }, "policy agent failed to start"),
+		);
+		await Promise.race([first, Bun.sleep(10_000)]);
 	}
 	if (!stopping) {
 		server = serveUnix(daemon, socket, log);
