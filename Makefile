@@ -6,10 +6,11 @@ BUN := node_modules/.bin/bun
 # Debian packages: runtime libraries (libnl, libbpf), the BPF toolchain, and the tools the
 # tests and benchmarks cross-check with (ip, ping, tc, bpftool, sysctl, hyperfine).
 # containernetworking-plugins: the reference CNI plugins the kubelet stand-in is tested with (and bench/cni
-# compares against); iperf3: the e2e bandwidth test; time: GNU time for bench/cni's peak RSS.
+# compares against); iperf3: the e2e bandwidth test; time: GNU time for bench/cni's peak RSS;
+# tmux: tests/e2e/tui-tmux.test.ts runs the diagnose TUI in a real terminal.
 APT_PACKAGES := libnl-3-200 libnl-route-3-200 libbpf1 libbpf-dev clang llvm gcc make \
 	iproute2 iputils-ping bpftool procps hyperfine containernetworking-plugins util-linux \
-	iperf3 time zsh fish
+	iperf3 time tmux zsh fish
 # zsh, fish: the completion tests parse and drive completions/ in each shell (bash is always there).
 # kubectl: any 1.2x client works against the sim's apiserver; Debian's is the fallback.
 KUBECTL_PACKAGE := $(if $(shell command -v kubectl),,kubernetes-client)
@@ -43,9 +44,12 @@ $(STAMP): package.json package-lock.json
 bpf: apt ## compile bpf/*.bpf.c into bpf/build/*.bpf.o
 	$(MAKE) -s -C bpf
 
+# --external react-devtools-core: ink's optional peer, imported only with DEV=true and not
+# installed; without it the bundler fails to resolve it (the diagnose TUI bundles ink).
 build: setup ## dist/terwayctl, one binary with the BPF objects embedded
 	@mkdir -p dist
 	$(BUN) build src/bin/terwayctl.ts --compile --minify --bytecode --format=esm --splitting \
+		--external react-devtools-core \
 		--define process.env.NODE_ENV='"production"' --outfile dist/terwayctl
 	@dist/terwayctl --version
 

@@ -417,6 +417,12 @@ export class Daemon {
 		};
 		const bw = this.#o.kube?.bandwidthOf(a.namespace, a.name);
 		if (bw) res.bandwidth = bw;
+		if (res.datapath === "datapathv2") {
+			// only where terwayd pinned the redirect programs; else veth (same addressing)
+			const v2 = this.#o.links.datapathV2;
+			if (v2) res.datapathv2 = { pinRoot: v2.pinRoot };
+			else res.datapath = "veth";
+		}
 		const pinRoot = this.#o.policy?.pinRoot;
 		if (pinRoot) res.policy = { pinRoot };
 		return res;

@@ -139,7 +139,19 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 		...(eniConf.regionId || cfg.region ? { regionId: eniConf.regionId ?? cfg.region } : {}),
 		ecs: { rateLimits: eniConf.rateLimit, backoffs: bo.backoffs },
 	});
-	const links: EniLinks = opts.datapathLinks === false ? new NoEniLinks() : new NetlinkEniLinks();
+	// datapathv2: terwayd probes the kernel once and pins the redirect programs (or logs why not)
+	const v2 = eniConf.datapath === "datapathv2" && !exclusive;
+	const links: EniLinks =
+		opts.datapathLinks === false
+			? new NoEniLinks()
+			: new NetlinkEniLinks(
+					v2
+						? {
+								datapathv2: { pinRoot: cfg.bpfPinRoot, skipCidrs: eniConf.serviceCidrs },
+								onV2Fallback: (reason) => log.warn({}, reason),
+							}
+						: {},
+				);
 	const store = Store.open(join(stateDir, "state.db"));
 	if (policy instanceof PolicyOff) log.info({ reason: policy.reason }, "NetworkPolicy enforcement off");
 	else log.info({ pinRoot: cfg.bpfPinRoot }, "NetworkPolicy programs loaded and pinned");
