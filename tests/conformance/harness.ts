@@ -47,6 +47,9 @@ export class World {
 			"--minify",
 			"--bytecode",
 			"--format=esm",
+			// ink's optional peer (DEV=true only), not installed: see the Makefile's build target
+			"--external",
+			"react-devtools-core",
 			"--define",
 			'process.env.NODE_ENV="production"',
 			"--outfile",
