@@ -168,7 +168,7 @@ function view(
 		type,
 		status: c?.status ?? (d ? cap(d.status) : m ? "InUse" : "Unknown"),
 		mac,
-		link: kernelLink ?? (d?.link || null),
+		link: s.links ? (kernelLink ?? null) : d?.link || null,
 		vswitchId: c?.vswitchId || m?.vswitchId || d?.vswitchId || null,
 		primaryIp,
 		ips,
