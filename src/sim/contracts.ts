@@ -226,6 +226,13 @@ export const simNetns = {
 	pod: (prefix: string, nodeName: string, podUid: string) => `${prefix}-${nodeName}-${podUid.slice(0, 8)}`,
 };
 
+/**
+ * bpffs is one per machine (not per network namespace): each node's terwayd pins its maps,
+ * programs and links under its own root, named with the world's prefix so `sim down` removes
+ * exactly these.
+ */
+export const simPinRoot = (prefix: string, nodeName: string): string => `/sys/fs/bpf/${prefix}-${nodeName}`;
+
 /** The world model as the faces and the server see it (implemented by world/world.ts). */
 export interface WorldHandle extends MetadataSource {
 	readonly scenario: Scenario;

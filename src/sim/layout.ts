@@ -42,6 +42,8 @@ export type WorldInfo = {
 	}[];
 	/** Every network namespace this world made (sim down removes exactly these). */
 	namespaces: string[];
+	/** bpffs pin roots of the world's terwayds (`--cni terway`; sim down removes exactly these). */
+	pinDirs?: string[];
 };
 
 const PREFIX_RE = /^[a-z][a-z0-9]{0,9}$/;

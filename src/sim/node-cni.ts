@@ -95,6 +95,8 @@ export type TerwaydOptions = {
 	envFile: string;
 	/** eni_conf for the per-node config file (the scenario's eni-config ConfigMap). */
 	eniConf: unknown;
+	/** The node's bpffs pin root (`bpf_pin_root`): one per node, bpffs being machine-wide. */
+	bpfPinRoot?: string;
 };
 
 /** One node's terwayd child. */
@@ -126,7 +128,13 @@ export class Terwayd {
 		writeFileSync(
 			paths.config,
 			JSON.stringify(
-				{ eni_conf: o.eniConf, node_name: o.node, socket: paths.socket, state_dir: paths.stateDir },
+				{
+					eni_conf: o.eniConf,
+					node_name: o.node,
+					socket: paths.socket,
+					state_dir: paths.stateDir,
+					...(o.bpfPinRoot ? { bpf_pin_root: o.bpfPinRoot } : {}),
+				},
 				null,
 				2,
 			),

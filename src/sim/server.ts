@@ -10,7 +10,7 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { deleteNetns, listNetns, Netns } from "../linux/netns.ts";
-import { type KubeObject, NETNS_ENDPOINTS, type Scenario } from "./contracts.ts";
+import { type KubeObject, NETNS_ENDPOINTS, type Scenario, simPinRoot } from "./contracts.ts";
 import type { SimPod, SimStatus } from "./control/client.ts";
 import { serveControl } from "./control/server.ts";
 import { FaultEngine } from "./faults.ts";
@@ -171,6 +171,8 @@ export async function runWorld(opts: RunWorldOptions): Promise<void> {
 	const servers: Stoppable[] = [];
 	const kubelets: Kubelet[] = [];
 	const daemons: Terwayd[] = [];
+	/** The terwayds' bpffs pin roots (bpffs is machine-wide): removed exactly at shutdown. */
+	const pinDirs: string[] = [];
 	let datapath: VpcDatapath | undefined;
 	let stopping: Promise<void> | undefined;
 	let done: () => void = () => {};
@@ -197,6 +199,8 @@ export async function runWorld(opts: RunWorldOptions): Promise<void> {
 			const mine = listNetns().filter((n) => n.startsWith(`${opts.prefix}-`));
 			datapath?.destroy();
 			for (const n of mine) deleteNetns(n);
+			// after the namespaces: the pinned links of their veths are defunct by now
+			for (const d of pinDirs) rmSync(d, { recursive: true, force: true });
 			rmSync(paths.control, { force: true });
 			say("stopped");
 			done();
@@ -443,8 +447,12 @@ export async function runWorld(opts: RunWorldOptions): Promise<void> {
 			if (cni === "terway") {
 				const nodeNs = netns ? Netns.open(netns) : undefined;
 				let d: Terwayd;
+				const bpfPinRoot = simPinRoot(opts.prefix, i.nodeName);
+				pinDirs.push(bpfPinRoot);
+				info.pinDirs = [...pinDirs];
 				try {
 					d = Terwayd.start({
+						bpfPinRoot,
 						node: i.nodeName,
 						nodeDir: np.dir,
 						self: opts.self!,

@@ -1,6 +1,7 @@
 /**
  * `terwayctl sim down`: ask the world to stop, wait for its process, then make sure exactly the
- * namespaces it recorded are gone (also when the process had died) and remove its directory.
+ * namespaces and bpffs pin roots it recorded are gone (also when the process had died) and remove
+ * its directory.
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { deleteNetns, listNetns } from "../../../linux/netns.ts";
@@ -52,11 +53,22 @@ export async function simDown(opts: { prefix: string; json: boolean }): Promise<
 	// the world recorded, never a pattern.
 	const leftover = (info?.namespaces ?? []).filter((n) => listNetns().includes(n));
 	for (const n of leftover) deleteNetns(n);
+	// the terwayds' bpffs pin roots (after the namespaces: their veths' links are defunct)
+	const pins = (info?.pinDirs ?? []).filter((d) => existsSync(d));
+	for (const d of pins) rmSync(d, { recursive: true, force: true });
 	rmSync(paths.dir, { recursive: true, force: true });
-	if (opts.json) printJson({ prefix, process: stopped, leftoverNamespacesRemoved: leftover, dir: paths.dir });
+	if (opts.json)
+		printJson({
+			prefix,
+			process: stopped,
+			leftoverNamespacesRemoved: leftover,
+			leftoverPinsRemoved: pins,
+			dir: paths.dir,
+		});
 	else {
 		console.log(`${style.green("world down")} ${style.bold(prefix)}: ${stopped}`);
 		if (leftover.length) console.log(`  removed leftover namespaces: ${leftover.join(", ")}`);
+		if (pins.length) console.log(`  removed leftover bpffs pins: ${pins.join(", ")}`);
 		console.log(`  removed ${paths.dir}`);
 	}
 }
