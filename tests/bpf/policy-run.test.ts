@@ -9,8 +9,16 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { EP, ID, type MapDiff, type PolicyEntry } from "../../src/core/policy/types.ts";
 import { openHandles } from "../../src/ffi/handles.ts";
-import { progTestRun } from "../../src/ffi/libbpf/index.ts";
-import { type DropReader, PolicyProgram } from "../../src/linux/bpf/index.ts";
+import { mapInfo, progTestRun } from "../../src/ffi/libbpf/index.ts";
+import {
+	type DropReader,
+	loadObject,
+	OBJECTS,
+	type ObjectName,
+	POLICY_DROPS_MAP,
+	POLICY_MAPS,
+	PolicyProgram,
+} from "../../src/linux/bpf/index.ts";
 import { canRun, prefixFor } from "../helpers/env.ts";
 import { arpFrame, ipFrame, type L4 } from "./policy-frames.ts";
 
@@ -104,6 +112,36 @@ describe.skipIf(!canRun("tests/bpf/policy-run.test.ts"))("policy programs under 
 		prog?.close();
 		rmSync(PIN_ROOT, { recursive: true, force: true });
 		expect(openHandles()).toEqual([]);
+	});
+
+	test("probe: both programs pass an ARP frame under BPF_PROG_TEST_RUN", () => {
+		expect(prog!.selfTest()).toEqual([
+			{ program: "terway_pol_from", retval: TC_ACT_UNSPEC, ok: true },
+			{ program: "terway_pol_to", retval: TC_ACT_UNSPEC, ok: true },
+		]);
+	});
+
+	test("every object that includes the policy maps shares the pinned ones (pin by name)", () => {
+		const names = [...Object.values(POLICY_MAPS).map((m) => m.name), POLICY_DROPS_MAP];
+		const ids = names.map((n) => mapInfo(prog!.object.mapFd(n)).id);
+		for (const name of Object.keys(OBJECTS) as ObjectName[]) {
+			if (name === "policy") continue;
+			let obj: ReturnType<typeof loadObject>;
+			try {
+				obj = loadObject(name, { pinRoot: PIN_ROOT });
+			} catch (e) {
+				console.warn(`SKIP sharing check for ${name}: it does not load here (${(e as Error).message})`);
+				continue;
+			}
+			try {
+				const has = obj.mapNames().filter((m) => names.includes(m));
+				if (has.length === 0) continue;
+				expect({ name, has: has.sort() }).toEqual({ name, has: [...names].sort() });
+				expect(names.map((n) => mapInfo(obj.mapFd(n)).id)).toEqual(ids);
+			} finally {
+				obj.close();
+			}
+		}
 	});
 
 	test("an exact rule allows (peer identity, tcp, port)", () => {

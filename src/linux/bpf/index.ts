@@ -36,6 +36,8 @@ export {
 	PolicyProgram,
 	type PolicyProgramName,
 	policyProgramPin,
+	TC_ACT_SHOT,
+	TC_ACT_UNSPEC,
 } from "./policy.ts";
 export {
 	type CtEntry,

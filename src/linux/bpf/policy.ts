@@ -9,13 +9,18 @@
  */
 
 import type { BpfObject } from "../../ffi/libbpf/index.ts";
-import { objGet } from "../../ffi/libbpf/index.ts";
+import { objGet, progTestRun } from "../../ffi/libbpf/index.ts";
 import { LinuxError } from "../errors.ts";
 import type { Netns } from "../netns.ts";
 import { ensureAttached, type TcAttachment, type TcDirection, type TcMode } from "./attach.ts";
 import { DEFAULT_PIN_ROOT, PinLayout } from "./bpffs.ts";
 import { loadObject, pinProgram } from "./objects.ts";
 import { DropReader, POLICY_DROPS_MAP, POLICY_PROGRAMS, PolicyMaps } from "./policy-maps.ts";
+
+/** The verdict of a policy program that lets a packet go on (TCX_NEXT). */
+export const TC_ACT_UNSPEC = -1;
+/** The verdict of a policy program that drops. */
+export const TC_ACT_SHOT = 2;
 
 export type PolicyProgramName = (typeof POLICY_PROGRAMS)[keyof typeof POLICY_PROGRAMS];
 
@@ -66,6 +71,19 @@ export class PolicyProgram {
 	/** Borrowed fd of one program (valid until close). */
 	programFd(program: PolicyProgramName): number {
 		return this.object.programFd(program);
+	}
+
+	/**
+	 * Probe: run both programs once under BPF_PROG_TEST_RUN on an ARP frame, which must pass
+	 * (TC_ACT_UNSPEC) without touching any map. Throws when the kernel refuses test runs.
+	 */
+	selfTest(): { program: PolicyProgramName; retval: number; ok: boolean }[] {
+		const arp = new Uint8Array(42);
+		arp.set([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+		return (Object.values(POLICY_PROGRAMS) as PolicyProgramName[]).map((program) => {
+			const { retval } = progTestRun(this.programFd(program), { data: arp });
+			return { program, retval, ok: retval === TC_ACT_UNSPEC };
+		});
 	}
 
 	/** A reader of the drop ring buffer on this object's fd (close it before the object). */
