@@ -156,6 +156,27 @@ export function builtinResources(): ResourceType[] {
 			shortNames: ["netpol"],
 		}),
 		builtin("coordination.k8s.io", "v1", { resource: "leases", kind: "Lease" }),
+		// what deploy/terway.yaml holds, so `kubectl apply -f deploy/terway.yaml` works against the sim
+		builtin("apps", "v1", {
+			resource: "daemonsets",
+			kind: "DaemonSet",
+			status: true,
+			generation: true,
+			shortNames: ["ds"],
+			categories: ["all"],
+		}),
+		builtin("rbac.authorization.k8s.io", "v1", {
+			resource: "clusterroles",
+			kind: "ClusterRole",
+			namespaced: false,
+		}),
+		builtin("rbac.authorization.k8s.io", "v1", {
+			resource: "clusterrolebindings",
+			kind: "ClusterRoleBinding",
+			namespaced: false,
+		}),
+		builtin("rbac.authorization.k8s.io", "v1", { resource: "roles", kind: "Role" }),
+		builtin("rbac.authorization.k8s.io", "v1", { resource: "rolebindings", kind: "RoleBinding" }),
 		builtin("apiextensions.k8s.io", "v1", {
 			resource: "customresourcedefinitions",
 			kind: "CustomResourceDefinition",
