@@ -1,0 +1,136 @@
+/**
+ * @module cli/commands/diagnose
+ *
+ * `terwayctl diagnose`: wires the real ports (terwayd's socket, the cloud clients from the
+ * node's environment, netlink in this namespace, the conflist, the eni-config through the
+ * kubeconfig) and picks the output: the ink TUI on a TTY (lazily imported, so nothing else
+ * loads react/ink), else the text report, or the JSON document with --json. Exit 0 when no
+ * finding is warn/error, 1 when one is.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { metadataBaseUrl } from "../../../cloud/endpoints.ts";
+import { createCloud } from "../../../cloud/index.ts";
+import { MetadataClient } from "../../../cloud/metadata.ts";
+import { TERWAY_CONFLIST } from "../../../core/config/conflist.ts";
+import { parseEniConf } from "../../../core/config/eni-config.ts";
+import { DaemonApi, socketPath } from "../../daemon-api.ts";
+import { EXIT, ExitError } from "../../errors.ts";
+import { style } from "../../output.ts";
+import type { DiagnoseDeps } from "./context.ts";
+import { runChecks } from "./engine.ts";
+import type { DiagnoseReport } from "./findings.ts";
+import { renderJson, renderText } from "./render.ts";
+
+export type DiagnoseOptions = {
+	json?: boolean;
+	socket?: string;
+	kubeconfig?: string;
+	/** Per-call timeout, seconds (string from commander). */
+	timeout?: string;
+	/** commander's --no-tui gives tui=false. */
+	tui?: boolean;
+	cniConfDir?: string;
+	/** Refresh period of the TUI, seconds. */
+	interval?: string;
+};
+
+export const DEFAULT_CNI_CONF_DIR = "/etc/cni/net.d";
+
+/** `--timeout` in ms (seconds on the command line; 10 s default). */
+export function timeoutMsOf(v: string | undefined, flag = "--timeout"): number {
+	if (v === undefined) return 10_000;
+	const n = Number(v.replace(/s$/, ""));
+	if (!Number.isFinite(n) || n <= 0)
+		throw new ExitError(`${flag} ${JSON.stringify(v)}: want a positive number of seconds`, EXIT.usage);
+	return Math.round(n * 1000);
+}
+
+async function eniConfigDatapath(kubeconfig: string | undefined, timeoutMs: number) {
+	const { loadKubeConfig, KubeClient, NodeAgent } = await import("../../../k8s/index.ts");
+	const loaded = loadKubeConfig(kubeconfig ? { kubeconfig } : {});
+	if (!loaded) return undefined;
+	const kube = new KubeClient(loaded, { timeoutMs });
+	const agent = new NodeAgent(kube, { nodeName: process.env.NODE_NAME ?? "" });
+	const raw = JSON.parse(await agent.readEniConfig("kube-system"));
+	return { datapath: parseEniConf(raw).config.datapath, source: "ConfigMap kube-system/eni-config" };
+}
+
+/** The real ports, from flags and the environment (the node's, under `sim exec`). */
+export function realDeps(o: DiagnoseOptions): DiagnoseDeps {
+	const timeoutMs = timeoutMsOf(o.timeout);
+	const socket = socketPath(o.socket);
+	const env = process.env;
+	const confDir = o.cniConfDir ?? env.CNI_CONF_DIR ?? DEFAULT_CNI_CONF_DIR;
+	const kubeconfig = o.kubeconfig ?? env.KUBECONFIG;
+	const metadata = new MetadataClient({ env, timeoutMs, retry: { steps: 2 } });
+	return {
+		daemon: new DaemonApi(socket, timeoutMs),
+		socket,
+		metadata,
+		metadataUrl: metadataBaseUrl(env),
+		cloud: async () => {
+			const regionId = env.REGION_ID || env.ALIBABA_CLOUD_REGION_ID || undefined;
+			const c = await createCloud({
+				env,
+				...(regionId ? { regionId } : {}),
+				metadata: { timeoutMs, retry: { steps: 2 } },
+				ecs: { timeoutMs },
+			});
+			return { ecs: c.ecs, credentials: c.credentials };
+		},
+		kernel: undefined,
+		conflist: () => {
+			const path = join(confDir, TERWAY_CONFLIST);
+			if (!existsSync(path)) return { path };
+			return { path, file: { path, text: readFileSync(path, "utf8") } };
+		},
+		eniConfig: () => eniConfigDatapath(kubeconfig, timeoutMs),
+		timeoutMs,
+	};
+}
+
+/** Progress on stderr, only on a TTY (one rewritten line). */
+function progressLine(): ((i: number, n: number, title: string) => void) | undefined {
+	if (!process.stderr.isTTY) return undefined;
+	return (i, n, title) => process.stderr.write(`\r\x1b[2K[${i + 1}/${n}] ${title} ...`);
+}
+
+/** The deps with the node's kernel attached (netlink is loaded only here). */
+export async function withKernel(deps: DiagnoseDeps): Promise<DiagnoseDeps> {
+	const { nodeKernel } = await import("./kernel.ts");
+	return { ...deps, kernel: nodeKernel(), policy: await policyPort() };
+}
+
+/** The policy maps, when this build has the policy-map layer and they are pinned. */
+async function policyPort(): Promise<DiagnoseDeps["policy"]> {
+	const { openPolicyPort } = await import("./policy.ts");
+	return openPolicyPort;
+}
+
+/** Runs the checks once and prints the report; exit 1 when it found a problem. */
+export async function diagnose(o: DiagnoseOptions): Promise<void> {
+	const deps = await withKernel(realDeps(o));
+	const tty = Boolean(process.stdout.isTTY) && Boolean(process.stdin.isTTY);
+	if (tty && !o.json && o.tui !== false) {
+		const { runTui } = await import("../../tui/run.tsx");
+		await runTui({ deps, intervalMs: timeoutMsOf(o.interval ?? "5", "--interval") });
+		return;
+	}
+	const progress = progressLine();
+	const report = await runChecks(deps, progress ? { progress } : {});
+	if (progress) process.stderr.write("\r\x1b[2K");
+	printReport(report, Boolean(o.json));
+	if (report.problems)
+		throw new ExitError(
+			`diagnose found ${report.summary.error + report.summary.warn} problem(s)`,
+			EXIT.problem,
+			{
+				printed: true,
+			},
+		);
+}
+
+export function printReport(report: DiagnoseReport, json: boolean): void {
+	console.log(json ? renderJson(report) : renderText(report, style));
+}
