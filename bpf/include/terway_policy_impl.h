@@ -24,6 +24,12 @@
  *   - ICMP errors (dest unreachable, source quench, redirect, time exceeded, parameter problem)
  *     and ICMPv6 errors (types < 128) pass as related traffic, without a CT check;
  *   - ICMPv6 neighbour discovery and MLD (types 130-137, 143) always pass.
+ *
+ * Accounting: terway_pstats counts the packets whose endpoint is a LOCAL pod (allowed or
+ * dropped); packets that pass before the endpoint lookup (non-IP, ND, ICMP errors, other
+ * nodes' pods) are not counted. Every pass of a local endpoint's flow that missed CT inserts its
+ * tuple (so replies pass even when only the other direction is isolated). A drop with a full
+ * ring buffer is still counted.
  */
 #ifndef TERWAY_POLICY_IMPL_H
 #define TERWAY_POLICY_IMPL_H

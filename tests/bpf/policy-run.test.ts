@@ -340,6 +340,14 @@ describe.skipIf(!canRun("tests/bpf/policy-run.test.ts"))("policy programs under 
 				ruleNames: { set: [], del: [] },
 			}),
 		).toThrow(/bits 17/);
+		expect(() =>
+			prog!.maps.apply({
+				ips: { set: [{ cidr: "10.9.9.9/32", identity: -1, flags: 0 }], del: [] },
+				policy: { set: [], del: [] },
+				idNames: { set: [], del: [] },
+				ruleNames: { set: [], del: [] },
+			}),
+		).toThrow(/identity of 10\.9\.9\.9\/32 -1/);
 		expect(prog!.maps.readState()).toEqual(before);
 	});
 });

@@ -403,7 +403,15 @@ export class PolicyMaps {
 	 */
 	apply(diff: MapDiff): { written: number; deleted: number } {
 		const m = this.maps;
-		const ipSet = diff.ips.set.map((e) => [ipEntryKey(e), { identity: e.identity, flags: e.flags }] as const);
+		const ipSet = diff.ips.set.map((e) => {
+			for (const [k, v] of [
+				["identity", e.identity],
+				["flags", e.flags],
+			] as const) {
+				if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff) bad(`IpEntry ${k} of ${e.cidr}`, v, "a u32");
+			}
+			return [ipEntryKey(e), { identity: e.identity, flags: e.flags }] as const;
+		});
 		const ipSetKeys = new Set(diff.ips.set.map((e) => ipKeyCidr(ipEntryKey(e))));
 		const ipDel = diff.ips.del.map(ipEntryKey).filter((k) => !ipSetKeys.has(ipKeyCidr(k)));
 		const polSet = diff.policy.set.map((e) => [policyEntryKey(e), { rule: e.rule, pad: 0 }] as const);
