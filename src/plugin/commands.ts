@@ -16,6 +16,7 @@
  *   unlisted attachments go (our veths by name, the rules of addresses no listed attachment
  *   holds; leftovers.ts gcPlan); a daemon failure is reported after the node is cleaned.
  */
+import { existsSync } from "node:fs";
 import { CNI_CODES, CniError } from "../core/cni/errors.ts";
 import type { Attachment, Result } from "../core/cni/types.ts";
 import {
@@ -30,8 +31,10 @@ import {
 	recoverPodIps,
 	resultFor,
 	teardownPlanFromResult,
+	V2_OUT_PROGRAM,
 } from "../core/datapath/index.ts";
 import { applyPlan, observe, readHostView, readPodView, teardown } from "../linux/apply.ts";
+import { PinLayout } from "../linux/bpf/bpffs.ts";
 import { isNotFoundError } from "../linux/errors.ts";
 import { Netlink } from "../linux/netlink/handle.ts";
 import { Netns } from "../linux/netns.ts";
@@ -149,12 +152,40 @@ function inputFor(a: CmdArgs, alloc: Allocation, deps: CommandDeps): DatapathInp
 	return input;
 }
 
-function planOf(a: CmdArgs, alloc: Allocation, deps: CommandDeps): { plan: Plan; input: DatapathInput } {
-	const input = inputFor(a, alloc, deps);
-	const plan = planFor(alloc.datapath, input);
-	if (a.conf.terway.eniipVirtualType === "ipvlan" && alloc.datapath !== "exclusive") {
-		plan.notes.push("eniip_virtual_type ipvlan: this kernel has no ipvlan; using the veth datapath");
+/**
+ * The plan for this allocation. datapathv2 needs terwayd's pinned programs: when they are gone
+ * from the pin root (terwayd restarting, pins removed) an ADD or CHECK plans `veth` and logs it;
+ * a teardown keeps the datapathv2 plan so the program's link pin goes with the pod.
+ */
+function planOf(
+	a: CmdArgs,
+	alloc: Allocation,
+	deps: CommandDeps,
+	purpose: "setup" | "teardown" = "setup",
+): { plan: Plan; input: DatapathInput } {
+	let eff: Allocation = alloc;
+	const v2 = alloc.datapath === "datapathv2" ? alloc.datapathv2 : undefined;
+	const v2Missing =
+		v2 && purpose === "setup" && !existsSync(new PinLayout(v2.pinRoot).program(V2_OUT_PROGRAM));
+	if (v2Missing) {
+		const { datapathv2: _gone, ...rest } = alloc;
+		eff = rest;
 	}
+	const input = inputFor(a, eff, deps);
+	const plan = planFor(eff.datapath, input);
+	if (v2Missing)
+		plan.notes.splice(
+			0,
+			plan.notes.length,
+			`datapathv2: ${V2_OUT_PROGRAM} is not pinned under ${v2.pinRoot} (terwayd restarting?): using the veth datapath`,
+		);
+	const vt = a.conf.terway.eniipVirtualType;
+	if (vt === "ipvlan" && plan.datapath === "datapathv2")
+		plan.notes.push(
+			"eniip_virtual_type ipvlan: migrated to datapathv2 (eBPF-accelerated veth), as Terway does",
+		);
+	else if (vt === "ipvlan" && alloc.datapath !== "exclusive")
+		plan.notes.push("eniip_virtual_type ipvlan: this kernel has no ipvlan; using the veth datapath");
 	for (const n of plan.notes) a.log.info({ datapath: plan.datapath }, n);
 	return { plan, input };
 }
@@ -215,7 +246,7 @@ export function makeHandlers(deps: CommandDeps): CniHandlers {
 			using podNs = openPodNetns(a.netns, false);
 			using host = hostNs();
 			let plan: Plan;
-			if (alloc) plan = planOf(a, alloc, deps).plan;
+			if (alloc) plan = planOf(a, alloc, deps, "teardown").plan;
 			else {
 				// no record to plan from: the pod's addresses as the node still shows them, so the
 				// policy rules of those addresses go with the veth even without prevResult
