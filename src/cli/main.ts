@@ -30,7 +30,8 @@ Exit codes:
 export function usageErrorOutput(jsonErrors: boolean) {
 	return (str: string, write: (s: string) => void): void => {
 		const lines = str.trim().split("\n");
-		const suggestion = /\(Did you mean (.+)\?\)/.exec(str)?.[1];
+		// "(Did you mean list?)" or "(Did you mean one of list, ls?)": the first is the nearest
+		const suggestion = /\(Did you mean (?:one of )?([^,?]+)/.exec(str)?.[1];
 		if (!jsonErrors) {
 			write(`${lines.join(" ")}\n`);
 			return;
