@@ -5,6 +5,7 @@
  */
 import { type Command, Option } from "commander";
 import { examples, jsonOption, outputFormat, outputOption, socketOption } from "../format.ts";
+import { parseEniId } from "./eni/ids.ts";
 
 const configOption = () =>
 	new Option(
@@ -70,6 +71,7 @@ export function registerEni(program: Command): void {
 			]),
 		)
 		.action(async (id: string, opts: { config?: string; socket?: string }, cmd: Command) => {
+			parseEniId(id); // a usage error before the cloud SDK is even loaded
 			const { eniInspect } = await import("./eni/index.ts");
 			await eniInspect({ ...opts, id, format: outputFormat(cmd) });
 		});
@@ -104,6 +106,7 @@ export function registerEni(program: Command): void {
 				opts: { force?: boolean; yes?: boolean; config?: string; socket?: string },
 				cmd: Command,
 			) => {
+				parseEniId(id);
 				const { eniDelete } = await import("./eni/delete.ts");
 				await eniDelete({ ...opts, id, format: outputFormat(cmd) });
 			},

@@ -7,7 +7,9 @@
  * Exit 1 when the service cannot be reached or PATH does not exist there; exit 2 for a PATH that
  * cannot be a metadata path.
  */
-import { CloudApiError, MetadataClient, metadataBaseUrl } from "../../../cloud/index.ts";
+import { metadataBaseUrl } from "../../../cloud/endpoints.ts";
+import { MetadataClient } from "../../../cloud/metadata.ts";
+import { CloudApiError } from "../../../cloud/types.ts";
 import { EXIT, ExitError } from "../../errors.ts";
 import { emit, type OutputFormat } from "../../format.ts";
 import {
