@@ -23,7 +23,7 @@ import {
 	tcp,
 	udp,
 } from "./testkit.ts";
-import { EP, ID } from "./types.ts";
+import { EP, ID, ipKey, policyKey } from "./types.ts";
 
 const ING = ["Ingress"] as ("Ingress" | "Egress")[];
 const EGR = ["Egress"] as ("Ingress" | "Egress")[];
@@ -887,6 +887,33 @@ describe("map entries", () => {
 		expect(out.state.ruleNames.get(isolationRuleId(web, "ingress"))).toBe("isolation ingress: default/web");
 		expect(out.state.ruleNames.get(isolationRuleId(ip(IP.prodClient).identity, "egress"))).toBe(
 			"isolation egress: prod/deny-out",
+		);
+	});
+	test("every entry is stored under its policyKey, every address under its ipKey", () => {
+		for (const [k, e] of out.state.policy) expect(k).toBe(policyKey(e));
+		for (const [k, e] of out.state.ips) expect(k).toBe(ipKey(e));
+	});
+	test("hostNetwork pods are neither endpoints nor peers", () => {
+		const r = compile(
+			input([np("all", { podSelector: {}, ingress: [{ from: [{ namespaceSelector: {} }] }] })], {
+				pods: [
+					...pods,
+					{
+						namespace: "default",
+						name: "agent",
+						labels: {},
+						ips: ["192.168.0.2"],
+						local: false,
+						ports: [],
+						hostNetwork: true,
+					},
+				],
+			}),
+		);
+		expect(r.state.ips.has("192.168.0.2/32")).toBe(false);
+		expect(r.warnings).toBeUndefined();
+		expect(explain(r.state, { src: "192.168.0.2", dst: IP.web, proto: "TCP", port: 8080 }).reason).toContain(
+			"no rule allows world",
 		);
 	});
 	test("a port range is written as its LPM prefixes", () => {

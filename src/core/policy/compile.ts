@@ -29,6 +29,8 @@
  *     its status says why. Other policies still apply;
  *   - ISO_* flags and policy entries are written for local pods only (the only ones this node
  *     enforces); a remote pod's entry carries just its identity;
+ *   - hostNetwork pods are neither selected nor matched (the API leaves them undefined): their
+ *     addresses are nodes' (this node's are HOST, always allowed; other nodes' are WORLD);
  *   - an address claimed twice: a node address beats any pod; a local pod beats a remote one;
  *     then the first by namespace/name;
  *   - namespaces get the API server's automatic kubernetes.io/metadata.name label when the
@@ -43,9 +45,9 @@
  * terway_rules names at `isolationRuleId(endpoint, direction)` (ids >= ISOLATION_RULE_BASE, which
  * no policy entry references): "isolation ingress: default/deny-all, default/db-only".
  */
-import { formatCIDR, type IpPrefix, networkOf, parseCIDR, parseIP, prefixContains } from "../net/ip.ts";
-import { type PortSpec, parsePort, resolveNamed } from "./ports.ts";
-import { formatLabels, matches, validateSelector } from "./selector.ts";
+import { formatCIDR, type IpPrefix, networkOf, parseCIDR, parseIP } from "../net/ip.ts";
+import { type PortSpec, parsePort } from "./ports.ts";
+import { compileSelector, formatLabels, validateSelector } from "./selector.ts";
 import {
 	type Compiled,
 	type CompileInput,
@@ -62,7 +64,7 @@ import {
 	type PodInfo,
 	type PolicyEntry,
 	type PolicyStatus,
-	policyKey,
+	PROTO,
 } from "./types.ts";
 
 /** terway_rules ids at and above this are isolation records, not rules. */
@@ -161,11 +163,24 @@ function assignIds(
 // ---------------------------------------------------------------------------------------------
 // policies, validated
 
-type Cidr = { text: string; prefix: IpPrefix };
+/** `key`: the family and the prefix's bits as "0"/"1" text, so containment is startsWith. */
+type Cidr = { text: string; prefix: IpPrefix; key: string };
+
+function cidrOf(net: IpPrefix): Cidr {
+	let key = `${net.family}:`;
+	for (let i = 0; i < net.prefixlen; i++) key += (net.bytes[i >> 3]! >> (7 - (i & 7))) & 1;
+	return { text: formatCIDR(net), prefix: net, key };
+}
+
+/** Whether `c` lies inside `outer` (or is it). */
+const within = (outer: Cidr, c: Cidr): boolean => c.key.startsWith(outer.key);
 
 type Peer =
 	| { kind: "pods"; podSelector?: LabelSelector; namespaceSelector?: LabelSelector }
 	| { kind: "cidr"; cidr: Cidr; except: Cidr[] };
+
+/** One entry without its endpoint: `suffix` is policyKey's text after the endpoint. */
+type Tail = Omit<PolicyEntry, "endpoint"> & { suffix: string };
 
 type Rule = {
 	direction: Direction;
@@ -206,7 +221,7 @@ function parseCidrField(text: unknown, path: string): Cidr {
 		return bad(path, text, why);
 	}
 	const net = networkOf(p);
-	return { text: formatCIDR(net), prefix: net };
+	return cidrOf(net);
 }
 
 function parsePeer(peer: NetworkPolicyPeer, path: string): Peer {
@@ -219,11 +234,7 @@ function parsePeer(peer: NetworkPolicyPeer, path: string): Peer {
 		const except = (peer.ipBlock.except ?? []).map((x, i) => {
 			const at = `${path}.ipBlock.except[${i}]`;
 			const c = parseCidrField(x, at);
-			if (
-				c.prefix.family !== cidr.prefix.family ||
-				c.prefix.prefixlen <= cidr.prefix.prefixlen ||
-				!prefixContains(cidr.prefix, c.prefix)
-			) {
+			if (c.prefix.prefixlen <= cidr.prefix.prefixlen || !within(cidr, c)) {
 				bad(at, x, `must be a strict subset of cidr ${cidr.text}`);
 			}
 			return c;
@@ -348,6 +359,7 @@ export function compile(input: CompileInput, prev?: Compiled): Compiled {
 	const owner = new Map<string, PodInfo>();
 	const podIps = new Map<PodInfo, string[]>();
 	for (const pod of pods) {
+		if (pod.hostNetwork) continue; // the node's addresses (HOST here, WORLD elsewhere)
 		const mine: string[] = [];
 		for (const ip of pod.ips ?? []) {
 			const c = hostCidr(ip);
@@ -426,12 +438,36 @@ export function compile(input: CompileInput, prev?: Compiled): Compiled {
 
 	// selection and isolation
 	const groupList = [...groups.values()].sort((a, b) => a.id - b.id);
+	const byNs = new Map<string, Group[]>();
+	for (const g of groupList) {
+		const l = byNs.get(g.ns);
+		if (l) l.push(g);
+		else byNs.set(g.ns, [g]);
+	}
+	// many policies share selectors: resolve each distinct (namespace scope, selectors) once
+	const resolved = new Map<string, Group[]>();
+	const select = (
+		ns: string | undefined,
+		nsSel: LabelSelector | undefined,
+		podSel: LabelSelector | undefined,
+	) => {
+		const key = JSON.stringify([ns ?? null, nsSel ?? null, podSel ?? null]);
+		let out = resolved.get(key);
+		if (!out) {
+			const podOk = compileSelector(podSel);
+			if (ns !== undefined) out = (byNs.get(ns) ?? []).filter((g) => podOk(g.labels));
+			else {
+				const nsOk = compileSelector(nsSel);
+				out = groupList.filter((g) => nsOk(g.nsLabels) && podOk(g.labels));
+			}
+			resolved.set(key, out);
+		}
+		return out;
+	};
 	const selected = new Map<Policy, Group[]>();
 	const isolatedBy = new Map<Group, Record<Direction, string[]>>();
 	for (const p of policies) {
-		const sel = p.selectorOk
-			? groupList.filter((g) => g.ns === p.ns && matches(p.podSelector, g.labels))
-			: [];
+		const sel = p.selectorOk ? select(p.ns, undefined, p.podSelector) : [];
 		selected.set(p, sel);
 		for (const g of sel) {
 			if (!g.local) continue;
@@ -481,34 +517,32 @@ export function compile(input: CompileInput, prev?: Compiled): Compiled {
 	const cidrList = [...cidrs.values()];
 	const peerIds = (p: Policy, peer: Peer): number[] => {
 		if (peer.kind === "pods") {
-			return groupList
-				.filter(
-					(g) =>
-						(peer.namespaceSelector ? matches(peer.namespaceSelector, g.nsLabels) : g.ns === p.ns) &&
-						matches(peer.podSelector, g.labels),
-				)
-				.map((g) => g.id);
+			const ns = peer.namespaceSelector ? undefined : p.ns;
+			return select(ns, peer.namespaceSelector, peer.podSelector).map((g) => g.id);
 		}
-		// the LPM gives an address the longest prefix: every CIDR identity inside this block and
+		// the LPM gives an address its longest prefix: every CIDR identity inside this block and
 		// outside its excepts must be allowed as well
-		const inside = (outer: Cidr, c: Cidr) =>
-			c.prefix.family === outer.prefix.family &&
-			c.prefix.prefixlen >= outer.prefix.prefixlen &&
-			prefixContains(outer.prefix, c.prefix);
-		return cidrList.filter((c) => inside(peer.cidr, c) && !peer.except.some((x) => inside(x, c))).map(cidrId);
+		return cidrList.filter((c) => within(peer.cidr, c) && !peer.except.some((x) => within(x, c))).map(cidrId);
 	};
-	const portsById = new Map<number, PodInfo["ports"]>(groupList.map((g) => [g.id, g.ports]));
+	// named ports: "proto/name" -> [peer identity, port] of every pod identity having it
+	const namedIndex = new Map<string, [number, number][]>();
+	const portsNamed = new Map<number, Map<string, number[]>>();
+	for (const g of groupList) {
+		const m = new Map<string, number[]>();
+		for (const c of g.ports) {
+			if (!c.name || !Object.hasOwn(PROTO, c.protocol)) continue;
+			const k = `${PROTO[c.protocol]}/${c.name}`;
+			m.set(k, [...(m.get(k) ?? []), c.port]);
+			namedIndex.set(k, [...(namedIndex.get(k) ?? []), [g.id, c.port]]);
+		}
+		portsNamed.set(g.id, m);
+	}
+	const named = (id: number, key: string) => portsNamed.get(id)?.get(key) ?? [];
 
-	// terway_policy
-	const policy = new Map<string, PolicyEntry>();
-	const add = (mine: Set<string>, e: Omit<PolicyEntry, "rule">, rule: number) => {
-		const k = policyKey(e);
-		mine.add(k);
-		const old = policy.get(k);
-		if (!old || rule < old.rule) policy.set(k, { ...e, rule });
-	};
+	// terway_policy: entries keyed as policyKey; `last` counts each policy's distinct entries
+	const slots = new Map<string, { entry: PolicyEntry; last: number }>();
 	const status: PolicyStatus[] = [];
-	for (const p of policies) {
+	policies.forEach((p, index) => {
 		const local = selected.get(p)!.filter((g) => g.local);
 		const nLocal = local.reduce((n, g) => n + g.pods.filter((x) => x.local).length, 0);
 		if (p.error) {
@@ -518,56 +552,92 @@ export function compile(input: CompileInput, prev?: Compiled): Compiled {
 				ok: false,
 				message: `${p.error} (fails closed: isolates ${nLocal} local pods for ${dirs}, allows nothing)`,
 			});
-			continue;
+			return;
 		}
-		const mine = new Set<string>();
+		let count = 0;
+		const put = (endpoint: number, t: Tail) => {
+			const k = `${endpoint}${t.suffix}`;
+			const slot = slots.get(k);
+			if (!slot) {
+				const entry: PolicyEntry = {
+					endpoint,
+					peer: t.peer,
+					direction: t.direction,
+					proto: t.proto,
+					port: t.port,
+					bits: t.bits,
+					rule: t.rule,
+				};
+				slots.set(k, { entry, last: index });
+				count++;
+				return;
+			}
+			if (t.rule < slot.entry.rule) slot.entry.rule = t.rule;
+			if (slot.last !== index) {
+				slot.last = index;
+				count++;
+			}
+		};
 		for (const r of p.rules) {
 			const rule = rules.get(r.name)!;
-			const peers: number[] | undefined = r.peers
+			const peers = r.peers
 				? [...new Set(r.peers.flatMap((peer) => peerIds(p, peer)))].sort((a, b) => a - b)
-				: undefined;
+				: [ID.ANY];
+			const tail = (peer: number, proto: number, port: number, bits: number): Tail => ({
+				suffix: `/${peer}/${r.direction}/${proto}/${port}/${bits}`,
+				peer,
+				direction: r.direction,
+				proto,
+				port,
+				bits,
+				rule,
+			});
+			// what every selected endpoint gets, and the ingress named ports it resolves itself
+			const fixed: Tail[] = [];
+			const own: { proto: number; key: string }[] = [];
+			for (const spec of r.ports ?? [{ kind: "all" } as const]) {
+				switch (spec.kind) {
+					case "all":
+						for (const peer of peers) fixed.push(tail(peer, 0, 0, 0));
+						break;
+					case "proto":
+						for (const peer of peers) fixed.push(tail(peer, spec.proto, 0, 0));
+						break;
+					case "numbers":
+						for (const peer of peers)
+							for (const pp of spec.prefixes) fixed.push(tail(peer, spec.proto, pp.port, pp.bits));
+						break;
+					case "named":
+						if (r.direction === "ingress") own.push({ proto: spec.proto, key: `${spec.proto}/${spec.name}` });
+						else if (r.peers) {
+							// egress: the peer's own port (ipBlock peers have none)
+							const key = `${spec.proto}/${spec.name}`;
+							for (const peer of peers)
+								for (const port of named(peer, key)) fixed.push(tail(peer, spec.proto, port, 16));
+						} else {
+							// any peer: every pod identity having that port
+							for (const [peer, port] of namedIndex.get(`${spec.proto}/${spec.name}`) ?? [])
+								fixed.push(tail(peer, spec.proto, port, 16));
+						}
+						break;
+				}
+			}
 			for (const g of local) {
-				for (const spec of r.ports ?? [{ kind: "all" } as const]) {
-					const base = { endpoint: g.id, direction: r.direction };
-					const write = (peer: number, proto: number, port: number, bits: number) =>
-						add(mine, { ...base, peer, proto, port, bits }, rule);
-					const each = (fn: (peer: number) => void) => (peers ? peers.forEach(fn) : fn(ID.ANY));
-					switch (spec.kind) {
-						case "all":
-							each((peer) => write(peer, 0, 0, 0));
-							break;
-						case "proto":
-							each((peer) => write(peer, spec.proto, 0, 0));
-							break;
-						case "numbers":
-							each((peer) => {
-								for (const pp of spec.prefixes) write(peer, spec.proto, pp.port, pp.bits);
-							});
-							break;
-						case "named":
-							if (r.direction === "ingress") {
-								const own = resolveNamed(g.ports, spec.name, spec.proto);
-								each((peer) => {
-									for (const port of own) write(peer, spec.proto, port, 16);
-								});
-							} else {
-								// egress: the peer's port; any peer = every pod identity having it
-								for (const peer of peers ?? groupList.map((x) => x.id)) {
-									for (const port of resolveNamed(portsById.get(peer) ?? [], spec.name, spec.proto))
-										write(peer, spec.proto, port, 16);
-								}
-							}
-							break;
-					}
+				for (const t of fixed) put(g.id, t);
+				for (const spec of own) {
+					const ports = named(g.id, spec.key);
+					for (const peer of peers) for (const port of ports) put(g.id, tail(peer, spec.proto, port, 16));
 				}
 			}
 		}
 		status.push({
 			policy: p.name,
 			ok: true,
-			message: `applied: selects ${nLocal} local pods, ${mine.size} entries`,
+			message: `applied: selects ${nLocal} local pods, ${count} entries`,
 		});
-	}
+	});
+	const policy = new Map<string, PolicyEntry>();
+	for (const [k, slot] of slots) policy.set(k, slot.entry);
 
 	const state: MapState = { ips, policy, idNames, ruleNames };
 	const out: Compiled = { state, status, identities, rules };

@@ -90,12 +90,3 @@ export function parsePort(p: NetworkPolicyPort, path: string): PortSpec {
 		text: `${p.port}-${p.endPort}`,
 	};
 }
-
-/** The container ports named `name` with protocol `proto`. */
-export function resolveNamed(
-	ports: readonly { name?: string; port: number; protocol: Protocol }[],
-	name: string,
-	proto: number,
-): number[] {
-	return ports.filter((c) => c.name === name && PROTO[c.protocol] === proto).map((c) => c.port);
-}

@@ -46,32 +46,49 @@ export function validateSelector(sel: LabelSelector | undefined, path: string): 
 	});
 }
 
-/** Whether `labels` satisfy `sel` (absent or empty selector: everything). Assumes it is valid. */
-export function matches(sel: LabelSelector | undefined, labels: Record<string, string>): boolean {
-	if (!sel) return true;
+/** A compiled selector: a predicate over labels. */
+export type Matcher = (labels: Record<string, string>) => boolean;
+
+const everything: Matcher = () => true;
+
+/**
+ * `sel` as a predicate (absent or empty selector: everything). Assumes it is valid. A missing
+ * key satisfies NotIn and DoesNotExist, as labels.Selector does.
+ */
+export function compileSelector(sel: LabelSelector | undefined): Matcher {
+	if (!sel) return everything;
+	const tests: Matcher[] = [];
 	for (const [k, v] of Object.entries(sel.matchLabels ?? {})) {
-		if (!Object.hasOwn(labels, k) || labels[k] !== v) return false;
+		tests.push((l) => Object.hasOwn(l, k) && l[k] === v);
 	}
 	for (const e of sel.matchExpressions ?? []) {
-		const has = Object.hasOwn(labels, e.key);
-		const values = e.values ?? [];
+		const values = new Set(e.values ?? []);
+		const k = e.key;
 		switch (e.operator) {
 			case "In":
-				if (!has || !values.includes(labels[e.key]!)) return false;
+				tests.push((l) => Object.hasOwn(l, k) && values.has(l[k]!));
 				break;
 			case "NotIn":
-				// as labels.Selector: a missing key satisfies NotIn
-				if (has && values.includes(labels[e.key]!)) return false;
+				tests.push((l) => !Object.hasOwn(l, k) || !values.has(l[k]!));
 				break;
 			case "Exists":
-				if (!has) return false;
+				tests.push((l) => Object.hasOwn(l, k));
 				break;
 			case "DoesNotExist":
-				if (has) return false;
+				tests.push((l) => !Object.hasOwn(l, k));
 				break;
 		}
 	}
-	return true;
+	if (tests.length === 0) return everything;
+	return (l) => {
+		for (const t of tests) if (!t(l)) return false;
+		return true;
+	};
+}
+
+/** Whether `labels` satisfy `sel` (absent or empty selector: everything). Assumes it is valid. */
+export function matches(sel: LabelSelector | undefined, labels: Record<string, string>): boolean {
+	return compileSelector(sel)(labels);
 }
 
 /** "app=web,tier=fe" (sorted by key), "" for no labels. */

@@ -83,6 +83,8 @@ export type PodInfo = {
 	local: boolean;
 	/** Container ports, for named ports. */
 	ports: { name?: string; port: number; protocol: Protocol }[];
+	/** spec.hostNetwork: its addresses are a node's, so policies neither select nor match it. */
+	hostNetwork?: boolean;
 };
 
 export type NamespaceInfo = { name: string; labels: Record<string, string> };
