@@ -6,7 +6,7 @@
  * loopback sim's apiserver creates the objects, which read back as written and re-apply unchanged.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import YAML from "yaml";
 import { parseEniConf } from "../../src/core/config/eni-config.ts";
@@ -382,6 +382,29 @@ describe.skipIf(
 				.split("\n")
 				.every((l) => l.endsWith(" unchanged")),
 		).toBe(true);
+
+		// the init step's other form: install reading eni_conf from the applied ConfigMap
+		const root = `/tmp/${P}-root`;
+		const kc = `/run/terway-sim/${P}/kubeconfig`;
+		mkdirSync(root, { recursive: true });
+		try {
+			writeFileSync(`${root}.bin`, "fake terwayctl\n");
+			const patch = JSON.stringify({ data: { eni_conf: JSON.stringify({ eniip_virtual_type: "IPVlan" }) } });
+			expect(
+				kubectl("patch", "configmap", "eni-config", "-n", "kube-system", "--type", "merge", "-p", patch).code,
+			).toBe(0);
+			const base = ["install", "--root", root, "--binary", `${root}.bin`, "--kubeconfig", kc];
+			const inst = cli(...base, "--configmap", "kube-system/eni-config", "--json");
+			expect(inst.err).toBe("");
+			expect(inst.code).toBe(0);
+			expect(JSON.parse(inst.out).datapath).toBe("datapathv2");
+			const bad = cli(...base, "--configmap", "kube-system/nope");
+			expect(bad.code).toBe(1);
+			expect(bad.err).toStartWith("terwayctl: cannot read configmap kube-system/nope: ");
+		} finally {
+			rmSync(root, { recursive: true, force: true });
+			rmSync(`${root}.bin`, { force: true });
+		}
 		expect(cli("sim", "down", "--prefix", P).code).toBe(0);
 	});
 });

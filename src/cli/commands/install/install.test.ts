@@ -187,3 +187,32 @@ test("--json: the report schema (docs/cli/install.md)", () => {
 		error: { message: '--mtu "x" is not a number 68..65535', kind: "ExitError" },
 	});
 });
+
+test("a ConfigMap manifest's 10-terway.conflist chains its plugins (a chained bandwidth takes the capability)", () => {
+	const root = freshRoot("chain");
+	const cm = join(base, "chain-cm.yaml");
+	const conflist = JSON.stringify({
+		cniVersion: "1.0.0",
+		name: "terway",
+		plugins: [{ type: "terway" }, { type: "bandwidth", capabilities: { bandwidth: true } }],
+	});
+	writeFileSync(
+		cm,
+		`apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: eni-config\ndata:\n  eni_conf: '{}'\n  10-terway.conflist: '${conflist}'\n`,
+	);
+	const r = cli("install", "--root", root, "--binary", fakeBinary, "--eni-config", cm);
+	expect(r.code).toBe(0);
+	expect(JSON.parse(readFileSync(join(root, "etc/cni/net.d/10-terway.conflist"), "utf8"))).toEqual({
+		cniVersion: "1.0.0",
+		name: "terway",
+		plugins: [
+			{ type: "terway", eniip_virtual_type: "Veth", mtu: 1500 },
+			{ type: "bandwidth", capabilities: { bandwidth: true } },
+		],
+	});
+	const noKey = join(base, "nokey-cm.yaml");
+	writeFileSync(noKey, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata: {}\n");
+	const bad = cli("install", "--root", root, "--binary", fakeBinary, "--eni-config", noKey);
+	expect(bad.code).toBe(2);
+	expect(bad.err.trim()).toBe(`terwayctl: --eni-config ${noKey}: the ConfigMap has no data.eni_conf`);
+});
