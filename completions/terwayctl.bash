@@ -111,7 +111,6 @@ _terwayctl() {
 		['terwayctl eni inspect #1']='enis'
 		['terwayctl mapping --eni']='enis'
 		['terwayctl mapping --pod']='pods'
-		['terwayctl mapping #1']='pods'
 		['terwayctl policy dump --pod']='pods'
 		['terwayctl sim fault add --eni']='enis'
 	)
@@ -133,7 +132,6 @@ _terwayctl() {
 		['terwayctl eni list --config']='file'
 		['terwayctl eni list --socket']='file'
 		['terwayctl install --binary']='file'
-		['terwayctl install --configmap']='file'
 		['terwayctl install --eni-config']='file'
 		['terwayctl install --kubeconfig']='file'
 		['terwayctl install --root']='dir'

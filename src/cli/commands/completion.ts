@@ -19,7 +19,7 @@ Examples:
   terwayctl completion zsh > "\${fpath[1]}/_terwayctl"
   terwayctl completion fish > ~/.config/fish/completions/terwayctl.fish
 
-Pod names (mapping, diagnose pod, --pod) and ENI ids (eni inspect|delete) are completed from a
+Pod names (diagnose pod, --pod) and ENI ids (eni inspect|delete, --eni) are completed from a
 running terwayd (\`terwayctl __complete pods|enis\`); with no daemon they are simply not offered.`,
 		)
 		.action(async (shell: "bash" | "zsh" | "fish") => {
