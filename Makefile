@@ -79,6 +79,10 @@ demo-linux: build ## the Linux layer alone: two namespaces, a veth, routes/rules
 bench: setup ## benchmarks (not tests): bench/netlink, library vs ip vs ip -batch
 	$(BUN) bench/netlink/index.ts && $(BUN) bench/daemon/index.ts
 	$(BUN) bench/cni/index.ts
+	$(BUN) bench/policy/index.ts
+
+bench-policy: setup ## NetworkPolicy bench only: eBPF maps vs iptables vs no policy (iperf3, ping, TCP RR/CRR)
+	$(BUN) bench/policy/index.ts
 
 lint: deps ## biome format + lint
 	node_modules/.bin/biome ci .
