@@ -133,6 +133,8 @@ export function daemonClient(opts: DaemonClientOptions): DaemonPort {
 		if (r.bandwidth) a.bandwidth = r.bandwidth;
 		// NetworkPolicy on: the veth plan attaches terwayd's pinned policy programs
 		if (r.policy?.pinRoot) a.policy = { pinRoot: r.policy.pinRoot };
+		// datapathv2 ready on the node: the v2 plan attaches terwayd's pinned redirect program
+		if (r.datapathv2?.pinRoot) a.datapathv2 = { pinRoot: r.datapathv2.pinRoot };
 		return a;
 	};
 	const podPath = (pod: PodRef) =>
