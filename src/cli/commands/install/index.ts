@@ -119,13 +119,13 @@ async function configFromCluster(
 		if (e instanceof ExitError) throw e;
 		throw new ExitError(`cannot read configmap ${ref}: ${(e as Error).message}`);
 	} finally {
-		kube.close?.();
+		kube.close();
 	}
 }
 
-function parseConfig(raw: unknown, where: string): EniConfig {
+function parseConfig(raw: unknown, where: string): { config: EniConfig; warnings: string[] } {
 	try {
-		return parseEniConf(raw ?? {}).config;
+		return parseEniConf(raw ?? {});
 	} catch (e) {
 		if (isEniConfigError(e)) {
 			throw new ExitError(
@@ -315,7 +315,7 @@ export async function install(opts: InstallOptions): Promise<InstallReport> {
 			? configFromFile(opts.eniConfig)
 			: { eniConf: {} };
 	const where = opts.configmap ? `configmap ${opts.configmap}` : (opts.eniConfig ?? "defaults");
-	const cfg = parseConfig(src.eniConf, where);
+	const { config: cfg, warnings } = parseConfig(src.eniConf, where);
 	const binary = sourceBinary(opts.binary);
 
 	const checks = await runChecks({ datapath: cfg.datapath });
@@ -344,6 +344,7 @@ export async function install(opts: InstallOptions): Promise<InstallReport> {
 	const sha = sha256File(binary);
 	if (!sha) throw new ExitError(`cannot read the binary ${binary}`, EXIT.usage);
 	const plan = planInstall(tree, { node, conflist, binary: { from: binary, sha256: sha }, sysctls });
+	plan.notes.unshift(...warnings.map((w) => `eni-config (${where}): ${w}`));
 	return execute(plan, { action: "install", root, opts, checks, datapath: cfg.datapath, mtu });
 }
 

@@ -216,3 +216,14 @@ test("a ConfigMap manifest's 10-terway.conflist chains its plugins (a chained ba
 	expect(bad.code).toBe(2);
 	expect(bad.err.trim()).toBe(`terwayctl: --eni-config ${noKey}: the ConfigMap has no data.eni_conf`);
 });
+
+test("eni-config warnings (legacy keys) are notes; the install goes on", () => {
+	const root = freshRoot("warn");
+	const cfg = join(base, "legacy.json");
+	writeFileSync(cfg, '{"enable_eip_pool": "true"}');
+	const r = cli("install", "--root", root, "--binary", fakeBinary, "--eni-config", cfg, "--json");
+	expect(r.code).toBe(0);
+	expect(JSON.parse(r.out).notes).toEqual([
+		`eni-config (${cfg}): eni_conf.enable_eip_pool: no longer used by Terway; ignored`,
+	]);
+});
