@@ -84,7 +84,9 @@ export function buildProgram(opts: { jsonErrors?: boolean } = {}): Command {
 
 /** Run the CLI with `argv` (process.argv shape); returns the exit code. */
 export async function run(argv: string[]): Promise<number> {
-	const json = argv.includes("--json");
+	// only our own flags count: `sim exec NODE -- terwayctl X --json` must not make sim exec's errors JSON
+	const end = argv.indexOf("--");
+	const json = (end < 0 ? argv : argv.slice(0, end)).includes("--json");
 	const program = buildProgram({ jsonErrors: json });
 	try {
 		await program.parseAsync(argv);
