@@ -111,7 +111,8 @@ type Group = {
 	labels: Record<string, string>;
 	ports: PodInfo["ports"];
 	local: boolean;
-	pods: PodInfo[];
+	/** How many of its pods are on this node. */
+	localPods: number;
 	id: number;
 };
 
@@ -319,102 +320,250 @@ function parsePolicy(np: NetworkPolicy): Policy {
 }
 
 // ---------------------------------------------------------------------------------------------
-// compile
+// pods and identities
 
 /** An address as the canonical host prefix ("10.0.0.5/32"), or undefined when not an address. */
-function hostCidr(ip: string): { text: string; prefix: IpPrefix } | undefined {
+function hostCidr(ip: string): string | undefined {
 	try {
 		const a = parseIP(ip);
-		const prefix = { ...a, prefixlen: a.bytes.length * 8 };
-		return { text: formatCIDR(prefix), prefix };
+		return formatCIDR({ ...a, prefixlen: a.bytes.length * 8 });
 	} catch {
 		return undefined;
 	}
 }
 
 const podName = (p: PodInfo) => `${p.namespace}/${p.name}`;
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Compile the policies for one node. See the module comment for the semantics. */
-export function compile(input: CompileInput, prev?: Compiled): Compiled {
-	const warnings: string[] = [];
-	const ips = new Map<string, IpEntry>();
+type PodIndex = {
+	hostIps: Set<string>;
+	groups: Map<string, Group>;
+	/** Each pod with addresses, its (deduplicated) addresses and its identity group. */
+	pods: { pod: PodInfo; ips: string[]; group: Group }[];
+};
 
-	// namespaces
+/**
+ * The node's addresses, and the pods with addresses grouped by identity key. An address goes to
+ * the node first, then to a local pod, then to the first pod by namespace/name; hostNetwork pods
+ * and unparsable addresses are skipped (the latter with a warning).
+ */
+function indexPods(input: CompileInput, warnings: string[]): PodIndex {
 	const nsLabels = new Map<string, Record<string, string>>();
 	for (const n of input.namespaces) nsLabels.set(n.name, { [NS_NAME_LABEL]: n.name, ...(n.labels ?? {}) });
-	const labelsOf = (ns: string) => nsLabels.get(ns) ?? { [NS_NAME_LABEL]: ns };
-
-	// the node's addresses
 	const hostIps = new Set<string>();
 	for (const ip of input.nodeIps) {
 		const c = hostCidr(ip);
 		if (!c) warnings.push(`node address ${JSON.stringify(ip)} is not an IP address; ignored`);
-		else hostIps.add(c.text);
+		else hostIps.add(c);
 	}
-
-	// pod addresses: one owner each (local first, then by namespace/name)
-	const pods = [...input.pods].sort((a, b) =>
-		a.local !== b.local ? (a.local ? -1 : 1) : podName(a).localeCompare(podName(b)),
+	const sorted = [...input.pods].sort((a, b) =>
+		a.local !== b.local ? (a.local ? -1 : 1) : byText(podName(a), podName(b)),
 	);
 	const owner = new Map<string, PodInfo>();
-	const podIps = new Map<PodInfo, string[]>();
-	for (const pod of pods) {
+	const groups = new Map<string, Group>();
+	const pods: PodIndex["pods"] = [];
+	for (const pod of sorted) {
 		if (pod.hostNetwork) continue; // the node's addresses (HOST here, WORLD elsewhere)
-		const mine: string[] = [];
+		const ips: string[] = [];
 		for (const ip of pod.ips ?? []) {
 			const c = hostCidr(ip);
-			if (!c) {
-				warnings.push(`pod ${podName(pod)}: ${JSON.stringify(ip)} is not an IP address; ignored`);
-				continue;
+			if (!c) warnings.push(`pod ${podName(pod)}: ${JSON.stringify(ip)} is not an IP address; ignored`);
+			else if (hostIps.has(c)) continue;
+			else if (owner.has(c)) {
+				if (owner.get(c) !== pod)
+					warnings.push(`pod ${podName(pod)}: ${c} is also ${podName(owner.get(c)!)}'s; ignored`);
+			} else {
+				owner.set(c, pod);
+				ips.push(c);
 			}
-			if (hostIps.has(c.text)) continue; // hostNetwork pods: the node's address is HOST
-			const o = owner.get(c.text);
-			if (o) {
-				if (o !== pod) warnings.push(`pod ${podName(pod)}: ${c.text} is also ${podName(o)}'s; ignored`);
-				continue;
-			}
-			owner.set(c.text, pod);
-			mine.push(c.text);
 		}
-		if (mine.length > 0) podIps.set(pod, mine);
-	}
-
-	// identity groups of pods with addresses
-	const groups = new Map<string, Group>();
-	for (const [pod, _] of podIps) {
-		const nl = labelsOf(pod.namespace);
+		if (ips.length === 0) continue;
+		const nl = nsLabels.get(pod.namespace) ?? { [NS_NAME_LABEL]: pod.namespace };
 		const key = podKey(pod.namespace, nl, pod);
-		let g = groups.get(key);
-		if (!g) {
-			g = {
+		let group = groups.get(key);
+		if (!group) {
+			group = {
 				key,
 				ns: pod.namespace,
 				nsLabels: nl,
 				labels: pod.labels ?? {},
 				ports: pod.ports ?? [],
 				local: false,
-				pods: [],
+				localPods: 0,
 				id: 0,
 			};
-			groups.set(key, g);
+			groups.set(key, group);
 		}
-		g.pods.push(pod);
-		g.local ||= pod.local;
+		if (pod.local) {
+			group.local = true;
+			group.localPods++;
+		}
+		pods.push({ pod, ips, group });
+	}
+	return { hostIps, groups, pods };
+}
+
+/**
+ * Resolves (namespace scope, namespaceSelector, podSelector) to identity groups, each distinct
+ * combination once (many policies share selectors). `ns` set: that namespace only.
+ */
+function groupSelector(groupList: Group[]) {
+	const byNs = new Map<string, Group[]>();
+	for (const g of groupList) {
+		const list = byNs.get(g.ns);
+		if (list) list.push(g);
+		else byNs.set(g.ns, [g]);
+	}
+	const memo = new Map<string, Group[]>();
+	return (
+		ns: string | undefined,
+		nsSel: LabelSelector | undefined,
+		podSel: LabelSelector | undefined,
+	): Group[] => {
+		const key = JSON.stringify([ns ?? null, nsSel ?? null, podSel ?? null]);
+		let out = memo.get(key);
+		if (!out) {
+			const podOk = compileSelector(podSel);
+			if (ns !== undefined) out = (byNs.get(ns) ?? []).filter((g) => podOk(g.labels));
+			else {
+				const nsOk = compileSelector(nsSel);
+				out = groupList.filter((g) => nsOk(g.nsLabels) && podOk(g.labels));
+			}
+			memo.set(key, out);
+		}
+		return out;
+	};
+}
+
+/** Container ports by name: per identity, and every identity's (for any-peer egress rules). */
+function namedPorts(groupList: Group[]) {
+	const all = new Map<string, [number, number][]>();
+	const byId = new Map<number, Map<string, number[]>>();
+	for (const g of groupList) {
+		const m = new Map<string, number[]>();
+		for (const c of g.ports) {
+			if (!c.name || !Object.hasOwn(PROTO, c.protocol)) continue;
+			const k = namedKey(PROTO[c.protocol], c.name);
+			m.set(k, [...(m.get(k) ?? []), c.port]);
+			const list = all.get(k);
+			if (list) list.push([g.id, c.port]);
+			else all.set(k, [[g.id, c.port]]);
+		}
+		byId.set(g.id, m);
+	}
+	return {
+		/** The ports identity `id` names `key`. */
+		of: (id: number, key: string): number[] => byId.get(id)?.get(key) ?? [],
+		/** [identity, port] of every identity naming `key`. */
+		everywhere: (key: string): [number, number][] => all.get(key) ?? [],
+	};
+}
+type NamedPorts = ReturnType<typeof namedPorts>;
+
+const namedKey = (proto: number, name: string) => `${proto}/${name}`;
+
+// ---------------------------------------------------------------------------------------------
+// entries
+
+/**
+ * One rule's entries without the endpoint: `fixed` go to every selected endpoint; `own(endpoint)`
+ * are its ingress named ports, which each endpoint resolves on its own container ports.
+ */
+function ruleTails(
+	r: Rule,
+	rule: number,
+	peers: number[],
+	named: NamedPorts,
+): { fixed: Tail[]; own: (endpoint: number) => Tail[] } {
+	const tail = (peer: number, proto: number, port: number, bits: number): Tail => ({
+		suffix: `/${peer}/${r.direction}/${proto}/${port}/${bits}`,
+		peer,
+		direction: r.direction,
+		proto,
+		port,
+		bits,
+		rule,
+	});
+	const fixed: Tail[] = [];
+	const own: { proto: number; key: string }[] = [];
+	for (const spec of r.ports ?? [{ kind: "all" } as const]) {
+		switch (spec.kind) {
+			case "all":
+				for (const peer of peers) fixed.push(tail(peer, 0, 0, 0));
+				break;
+			case "proto":
+				for (const peer of peers) fixed.push(tail(peer, spec.proto, 0, 0));
+				break;
+			case "numbers":
+				for (const peer of peers)
+					for (const pp of spec.prefixes) fixed.push(tail(peer, spec.proto, pp.port, pp.bits));
+				break;
+			case "named": {
+				const key = namedKey(spec.proto, spec.name);
+				if (r.direction === "ingress") own.push({ proto: spec.proto, key });
+				else if (r.peers) {
+					// egress: the peer's own port (ipBlock peers have none)
+					for (const peer of peers)
+						for (const port of named.of(peer, key)) fixed.push(tail(peer, spec.proto, port, 16));
+				} else {
+					// any peer: every pod identity having that port
+					for (const [peer, port] of named.everywhere(key)) fixed.push(tail(peer, spec.proto, port, 16));
+				}
+				break;
+			}
+		}
+	}
+	return {
+		fixed,
+		own: (endpoint) =>
+			own.flatMap((o) =>
+				named.of(endpoint, o.key).flatMap((port) => peers.map((peer) => tail(peer, o.proto, port, 16))),
+			),
+	};
+}
+
+/** The terway_policy entries being built: one per policyKey, the lowest rule id allowing it. */
+class EntryTable {
+	private readonly slots = new Map<string, { entry: PolicyEntry; last: number }>();
+
+	/** Add; returns whether this is the first time policy number `owner` wrote this key. */
+	put(endpoint: number, t: Tail, owner: number): boolean {
+		const k = `${endpoint}${t.suffix}`;
+		const slot = this.slots.get(k);
+		if (!slot) {
+			const { peer, direction, proto, port, bits, rule } = t;
+			this.slots.set(k, { entry: { endpoint, peer, direction, proto, port, bits, rule }, last: owner });
+			return true;
+		}
+		if (t.rule < slot.entry.rule) slot.entry.rule = t.rule;
+		if (slot.last === owner) return false;
+		slot.last = owner;
+		return true;
 	}
 
-	// policies
+	toMap(): Map<string, PolicyEntry> {
+		return new Map([...this.slots].map(([k, s]) => [k, s.entry]));
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// compile
+
+/** Compile the policies for one node. See the module comment for the semantics. */
+export function compile(input: CompileInput, prev?: Compiled): Compiled {
+	const warnings: string[] = [];
+	const { hostIps, groups, pods } = indexPods(input, warnings);
 	const policies = input.policies.map(parsePolicy);
 	const cidrs = new Map<string, Cidr>();
 	for (const p of policies) {
 		if (p.error) continue;
 		for (const r of p.rules)
 			for (const peer of r.peers ?? []) {
-				if (peer.kind !== "cidr") continue;
-				for (const c of [peer.cidr, ...peer.except]) cidrs.set(c.text, c);
+				if (peer.kind === "cidr") for (const c of [peer.cidr, ...peer.except]) cidrs.set(c.text, c);
 			}
 	}
 
-	// ids
+	// identities and their names
 	const podIds = assignIds(groups.keys(), prev?.identities, ID.FIRST_POD, ID.FIRST_CIDR);
 	const cidrIds = assignIds(
 		[...cidrs.keys()].map(cidrKey),
@@ -422,7 +571,7 @@ export function compile(input: CompileInput, prev?: Compiled): Compiled {
 		ID.FIRST_CIDR,
 		ISOLATION_RULE_BASE,
 	);
-	const identities = new Map<string, number>([...podIds, ...cidrIds]);
+	const cidrId = (c: Cidr) => cidrIds.get(cidrKey(c.text))!;
 	const idNames = new Map<number, string>([
 		[ID.ANY, "any"],
 		[ID.HOST, "host"],
@@ -433,74 +582,46 @@ export function compile(input: CompileInput, prev?: Compiled): Compiled {
 		const labels = formatLabels(g.labels);
 		idNames.set(g.id, `pod ${g.ns}/${labels === "" ? "(no labels)" : labels}`);
 	}
-	const cidrId = (c: Cidr) => cidrIds.get(cidrKey(c.text))!;
 	for (const c of cidrs.values()) idNames.set(cidrId(c), `cidr ${c.text}`);
 
-	// selection and isolation
+	// selection and isolation (local identities only: the only ones enforced here)
 	const groupList = [...groups.values()].sort((a, b) => a.id - b.id);
-	const byNs = new Map<string, Group[]>();
-	for (const g of groupList) {
-		const l = byNs.get(g.ns);
-		if (l) l.push(g);
-		else byNs.set(g.ns, [g]);
-	}
-	// many policies share selectors: resolve each distinct (namespace scope, selectors) once
-	const resolved = new Map<string, Group[]>();
-	const select = (
-		ns: string | undefined,
-		nsSel: LabelSelector | undefined,
-		podSel: LabelSelector | undefined,
-	) => {
-		const key = JSON.stringify([ns ?? null, nsSel ?? null, podSel ?? null]);
-		let out = resolved.get(key);
-		if (!out) {
-			const podOk = compileSelector(podSel);
-			if (ns !== undefined) out = (byNs.get(ns) ?? []).filter((g) => podOk(g.labels));
-			else {
-				const nsOk = compileSelector(nsSel);
-				out = groupList.filter((g) => nsOk(g.nsLabels) && podOk(g.labels));
-			}
-			resolved.set(key, out);
-		}
-		return out;
-	};
-	const selected = new Map<Policy, Group[]>();
+	const select = groupSelector(groupList);
+	const selected = policies.map((p) => (p.selectorOk ? select(p.ns, undefined, p.podSelector) : []));
 	const isolatedBy = new Map<Group, Record<Direction, string[]>>();
-	for (const p of policies) {
-		const sel = p.selectorOk ? select(p.ns, undefined, p.podSelector) : [];
-		selected.set(p, sel);
-		for (const g of sel) {
+	policies.forEach((p, i) => {
+		for (const g of selected[i]!) {
 			if (!g.local) continue;
-			let iso = isolatedBy.get(g);
-			if (!iso) {
-				iso = { ingress: [], egress: [] };
-				isolatedBy.set(g, iso);
-			}
+			const iso = isolatedBy.get(g) ?? { ingress: [], egress: [] };
+			isolatedBy.set(g, iso);
 			if (p.types.ingress) iso.ingress.push(p.name);
 			if (p.types.egress) iso.egress.push(p.name);
 		}
+	});
+	for (const iso of isolatedBy.values()) {
+		iso.ingress.sort(byText);
+		iso.egress.sort(byText);
 	}
 
 	// terway_ipid
+	const ips = new Map<string, IpEntry>();
 	for (const ip of hostIps) ips.set(ip, { cidr: ip, identity: ID.HOST, flags: 0 });
-	for (const [pod, list] of podIps) {
-		const g = groups.get(podKey(pod.namespace, labelsOf(pod.namespace), pod))!;
-		const iso = pod.local ? isolatedBy.get(g) : undefined;
+	for (const { pod, ips: list, group } of pods) {
+		const iso = pod.local ? isolatedBy.get(group) : undefined;
 		const flags =
 			(pod.local ? EP.LOCAL : 0) |
 			(iso && iso.ingress.length > 0 ? EP.ISO_INGRESS : 0) |
 			(iso && iso.egress.length > 0 ? EP.ISO_EGRESS : 0);
-		for (const ip of list) ips.set(ip, { cidr: ip, identity: g.id, flags });
+		for (const ip of list) ips.set(ip, { cidr: ip, identity: group.id, flags });
 	}
 	for (const c of cidrs.values()) {
 		// an ipBlock that is exactly a pod's or the node's address stays theirs
 		if (!ips.has(c.text)) ips.set(c.text, { cidr: c.text, identity: cidrId(c), flags: 0 });
 	}
 
-	// rule ids
-	const ruleList = policies.filter((p) => !p.error).flatMap((p) => p.rules);
+	// rule ids and names, isolation records
 	const rules = assignIds(
-		ruleList.map((r) => r.name),
+		policies.filter((p) => !p.error).flatMap((p) => p.rules.map((r) => r.name)),
 		prev?.rules,
 		1,
 		ISOLATION_RULE_BASE,
@@ -513,7 +634,7 @@ export function compile(input: CompileInput, prev?: Compiled): Compiled {
 		}
 	}
 
-	// peers -> identities
+	// terway_policy
 	const cidrList = [...cidrs.values()];
 	const peerIds = (p: Policy, peer: Peer): number[] => {
 		if (peer.kind === "pods") {
@@ -524,123 +645,32 @@ export function compile(input: CompileInput, prev?: Compiled): Compiled {
 		// outside its excepts must be allowed as well
 		return cidrList.filter((c) => within(peer.cidr, c) && !peer.except.some((x) => within(x, c))).map(cidrId);
 	};
-	// named ports: "proto/name" -> [peer identity, port] of every pod identity having it
-	const namedIndex = new Map<string, [number, number][]>();
-	const portsNamed = new Map<number, Map<string, number[]>>();
-	for (const g of groupList) {
-		const m = new Map<string, number[]>();
-		for (const c of g.ports) {
-			if (!c.name || !Object.hasOwn(PROTO, c.protocol)) continue;
-			const k = `${PROTO[c.protocol]}/${c.name}`;
-			m.set(k, [...(m.get(k) ?? []), c.port]);
-			namedIndex.set(k, [...(namedIndex.get(k) ?? []), [g.id, c.port]]);
-		}
-		portsNamed.set(g.id, m);
-	}
-	const named = (id: number, key: string) => portsNamed.get(id)?.get(key) ?? [];
-
-	// terway_policy: entries keyed as policyKey; `last` counts each policy's distinct entries
-	const slots = new Map<string, { entry: PolicyEntry; last: number }>();
-	const status: PolicyStatus[] = [];
-	policies.forEach((p, index) => {
-		const local = selected.get(p)!.filter((g) => g.local);
-		const nLocal = local.reduce((n, g) => n + g.pods.filter((x) => x.local).length, 0);
+	const named = namedPorts(groupList);
+	const table = new EntryTable();
+	const status = policies.map((p, index): PolicyStatus => {
+		const local = selected[index]!.filter((g) => g.local);
+		const nLocal = local.reduce((n, g) => n + g.localPods, 0);
 		if (p.error) {
 			const dirs = (["ingress", "egress"] as const).filter((d) => p.types[d]).join(" and ");
-			status.push({
-				policy: p.name,
-				ok: false,
-				message: `${p.error} (fails closed: isolates ${nLocal} local pods for ${dirs}, allows nothing)`,
-			});
-			return;
+			const message = `${p.error} (fails closed: isolates ${nLocal} local pods for ${dirs}, allows nothing)`;
+			return { policy: p.name, ok: false, message };
 		}
 		let count = 0;
-		const put = (endpoint: number, t: Tail) => {
-			const k = `${endpoint}${t.suffix}`;
-			const slot = slots.get(k);
-			if (!slot) {
-				const entry: PolicyEntry = {
-					endpoint,
-					peer: t.peer,
-					direction: t.direction,
-					proto: t.proto,
-					port: t.port,
-					bits: t.bits,
-					rule: t.rule,
-				};
-				slots.set(k, { entry, last: index });
-				count++;
-				return;
-			}
-			if (t.rule < slot.entry.rule) slot.entry.rule = t.rule;
-			if (slot.last !== index) {
-				slot.last = index;
-				count++;
-			}
-		};
 		for (const r of p.rules) {
-			const rule = rules.get(r.name)!;
 			const peers = r.peers
 				? [...new Set(r.peers.flatMap((peer) => peerIds(p, peer)))].sort((a, b) => a - b)
 				: [ID.ANY];
-			const tail = (peer: number, proto: number, port: number, bits: number): Tail => ({
-				suffix: `/${peer}/${r.direction}/${proto}/${port}/${bits}`,
-				peer,
-				direction: r.direction,
-				proto,
-				port,
-				bits,
-				rule,
-			});
-			// what every selected endpoint gets, and the ingress named ports it resolves itself
-			const fixed: Tail[] = [];
-			const own: { proto: number; key: string }[] = [];
-			for (const spec of r.ports ?? [{ kind: "all" } as const]) {
-				switch (spec.kind) {
-					case "all":
-						for (const peer of peers) fixed.push(tail(peer, 0, 0, 0));
-						break;
-					case "proto":
-						for (const peer of peers) fixed.push(tail(peer, spec.proto, 0, 0));
-						break;
-					case "numbers":
-						for (const peer of peers)
-							for (const pp of spec.prefixes) fixed.push(tail(peer, spec.proto, pp.port, pp.bits));
-						break;
-					case "named":
-						if (r.direction === "ingress") own.push({ proto: spec.proto, key: `${spec.proto}/${spec.name}` });
-						else if (r.peers) {
-							// egress: the peer's own port (ipBlock peers have none)
-							const key = `${spec.proto}/${spec.name}`;
-							for (const peer of peers)
-								for (const port of named(peer, key)) fixed.push(tail(peer, spec.proto, port, 16));
-						} else {
-							// any peer: every pod identity having that port
-							for (const [peer, port] of namedIndex.get(`${spec.proto}/${spec.name}`) ?? [])
-								fixed.push(tail(peer, spec.proto, port, 16));
-						}
-						break;
-				}
-			}
+			const { fixed, own } = ruleTails(r, rules.get(r.name)!, peers, named);
 			for (const g of local) {
-				for (const t of fixed) put(g.id, t);
-				for (const spec of own) {
-					const ports = named(g.id, spec.key);
-					for (const peer of peers) for (const port of ports) put(g.id, tail(peer, spec.proto, port, 16));
-				}
+				for (const t of fixed) if (table.put(g.id, t, index)) count++;
+				for (const t of own(g.id)) if (table.put(g.id, t, index)) count++;
 			}
 		}
-		status.push({
-			policy: p.name,
-			ok: true,
-			message: `applied: selects ${nLocal} local pods, ${count} entries`,
-		});
+		return { policy: p.name, ok: true, message: `applied: selects ${nLocal} local pods, ${count} entries` };
 	});
-	const policy = new Map<string, PolicyEntry>();
-	for (const [k, slot] of slots) policy.set(k, slot.entry);
 
-	const state: MapState = { ips, policy, idNames, ruleNames };
-	const out: Compiled = { state, status, identities, rules };
+	const state: MapState = { ips, policy: table.toMap(), idNames, ruleNames };
+	const out: Compiled = { state, status, identities: new Map([...podIds, ...cidrIds]), rules };
 	if (warnings.length > 0) out.warnings = warnings;
 	return out;
 }

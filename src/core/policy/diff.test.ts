@@ -51,6 +51,19 @@ describe("diff", () => {
 		expect(again.identities).toEqual(base.identities);
 		expect(again.rules).toEqual(base.rules);
 	});
+	test("input order does not matter, also for policies sharing pods and entries", () => {
+		const more = [
+			...policies,
+			np("db-2", { podSelector: {}, ingress: [{ from: [pods_({ app: "client" })], ports: [tcp(5432)] }] }),
+			np("db-3", { podSelector: sel({ app: "db" }), policyTypes: ["Ingress", "Egress"] }),
+		];
+		const a = compile(input(more));
+		const b = compile(input([...more].reverse(), { pods: [...pods].reverse() }));
+		expect(isEmptyDiff(diff(a.state, b.state))).toBe(true);
+		expect(a.state.ruleNames.get((0x80000000 + id(a, IP.db) * 2) >>> 0)).toBe(
+			"isolation ingress: default/db, default/db-2, default/db-3",
+		);
+	});
 	test("a changed value is one set, not a delete and a set", () => {
 		const a = emptyState();
 		const b = emptyState();
