@@ -56,6 +56,7 @@ export function registerDiagnose(program: Command): void {
 			)
 			.argument("<pod>", "NAMESPACE/NAME")
 			.option("--to <ip[:port]>", "a peer to explain the policy verdict for (TCP unless --proto)")
+			.addOption(new Option("--no-tui", "accepted for symmetry: the pod view is always printed once"))
 			.addOption(
 				new Option("--proto <proto>", "protocol for --to")
 					.choices(["tcp", "udp", "sctp", "icmp"])
