@@ -37,7 +37,18 @@ const ENV = {
 };
 
 function cli(...args: string[]) {
-	const r = Bun.spawnSync([BUN, ENTRY, "policy", ...args], { stdout: "pipe", stderr: "pipe", env: ENV });
+	return cliIn(undefined, ...args);
+}
+
+/** The CLI inside a named namespace (as on a node: it sees the node's links and routes). */
+function cliIn(ns: string | undefined, ...args: string[]) {
+	const argv = [BUN, ENTRY, "policy", ...args];
+	// nsenter, not `ip netns exec`: that remounts /sys, hiding /sys/fs/bpf and so the pins
+	const r = Bun.spawnSync(ns ? ["nsenter", `--net=/run/netns/${ns}`, ...argv] : argv, {
+		stdout: "pipe",
+		stderr: "pipe",
+		env: ENV,
+	});
 	return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
 }
 
@@ -115,6 +126,8 @@ describe.skipIf(!canRun("tests/bpf/policy-dump.test.ts"))(
 				sh(["ip", "-n", ns, "link", "set", dev, "up"]);
 				sh(["ip", "-n", ns, "link", "set", "lo", "up"]);
 			}
+			// the pod's /32 through its host veth, as the veth datapath routes it on a node
+			sh(["ip", "-n", NS_NODE, "route", "add", `${DB}/32`, "dev", VETH_HOST]);
 			hostIfindex = ipJson<{ ifindex: number }[]>(NS_NODE, ["link", "show", VETH_HOST])[0]!.ifindex;
 			program = PolicyProgram.load({ pinRoot: PIN_ROOT });
 			program.maps.apply(diff(EMPTY, compile(INPUT).state));
@@ -159,6 +172,26 @@ describe.skipIf(!canRun("tests/bpf/policy-dump.test.ts"))(
 			);
 			expect(r.out).toMatch(/cidr 10\.0\.0\.0\/8 +10\.0\.0\.0\/8/);
 			expect(r.out).toMatch(/pod prod\/role=frontend +198\.18\.31\.1/);
+		});
+
+		test("run on the node, the dump knows the pod's host veth by its route before any traffic", () => {
+			const r = cliIn(NS_NODE, "dump", "--json", "--pin-root", PIN_ROOT);
+			expect(r.err).toBe("");
+			const doc = JSON.parse(r.out);
+			expect(doc.interfaces).toEqual([
+				{
+					ifindex: hostIfindex,
+					name: VETH_HOST,
+					endpoint: doc.endpoints[0].identity,
+					addresses: [DB],
+					ingress: { allowed: 0, allowedBytes: 0, dropped: 0, droppedBytes: 0 },
+					egress: { allowed: 0, allowedBytes: 0, dropped: 0, droppedBytes: 0 },
+					ctEntries: 0,
+				},
+			]);
+			expect(
+				doc.endpoints.map((e: { name: string; interfaces: number[] }) => [e.name, e.interfaces]),
+			).toEqual([["pod prod/app=db", [hostIfindex]]]);
 		});
 
 		test("explain: allowed by the rule, dropped with the reason", () => {

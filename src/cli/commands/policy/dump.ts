@@ -9,7 +9,7 @@ import { emit, isDocument, type OutputFormat } from "../../format.ts";
 import { buildDump, type DropRow, dropDoc } from "./model.ts";
 import { parsePodRef, resolvePod } from "./pods.ts";
 import { dropLine, renderDump } from "./render.ts";
-import { checkPins, openPolicySource, pinRootOf } from "./source.ts";
+import { checkPins, nodeLinks, openPolicySource, pinRootOf } from "./source.ts";
 
 export type DumpOptions = {
 	format: OutputFormat;
@@ -33,7 +33,8 @@ export async function policyDump(opts: DumpOptions): Promise<void> {
 	try {
 		const state = src.readState();
 		const drops = src.drops(DRAIN_MS);
-		const doc = buildDump({ pinRoot, state, stats: src.stats(), ct: src.ct(), drops }, pod);
+		const links = await nodeLinks();
+		const doc = buildDump({ pinRoot, state, stats: src.stats(), ct: src.ct(), drops, links }, pod);
 		if (opts.watch) {
 			if (!isDocument(opts.format)) console.log(renderDump(doc, opts.format === "wide"));
 			await watch(

@@ -13,7 +13,7 @@ import {
 	type PolicyEntry,
 	policyKey,
 } from "../../../core/policy/types.ts";
-import type { CtRow, DropRow, DumpInput, StatsRow } from "./model.ts";
+import type { CtRow, DropRow, DumpInput, LinkRow, StatsRow } from "./model.ts";
 
 export const FE = 256;
 export const DB = 257;
@@ -93,10 +93,19 @@ export const fixtureDrops = (): DropRow[] => [
 	},
 ];
 
+/** The node's links: the frontend's and a second database pod's host veths (by their routes). */
+export const fixtureLinks = (): LinkRow[] => [
+	{ ifindex: 1, name: "lo", routes: [] },
+	{ ifindex: 12, name: "cali-fe0", routes: ["10.0.0.5", "fd00::5"] },
+	{ ifindex: 14, name: "cali-db1", routes: ["10.0.0.8"] },
+	{ ifindex: 15, name: "eth1", routes: ["10.0.1.10"] }, // not a local pod: ignored
+];
+
 export const fixtureInput = (): DumpInput => ({
 	pinRoot: "/sys/fs/bpf/terway",
 	state: fixtureState(),
 	stats: fixtureStats(),
 	ct: fixtureCt(),
 	drops: fixtureDrops(),
+	links: fixtureLinks(),
 });

@@ -107,7 +107,7 @@ describe("buildDump", () => {
 		]);
 		expect(doc.endpoints.map((e) => [e.identity, e.isolation, e.interfaces, e.rules.length])).toEqual([
 			[FE, { ingress: false, egress: false }, [12], 0],
-			[DB, { ingress: true, egress: true }, [13], 4],
+			[DB, { ingress: true, egress: true }, [13, 14], 4],
 		]);
 		expect(doc.endpoints[1]!.isolatedBy).toEqual({
 			ingress: ["prod/allow-fe"],
@@ -117,9 +117,11 @@ describe("buildDump", () => {
 			ingress: { allowed: 5, allowedBytes: 500, dropped: 2, droppedBytes: 120 },
 			egress: { allowed: 0, allowedBytes: 0, dropped: 0, droppedBytes: 0 },
 		});
-		expect(doc.interfaces.map((i) => [i.ifindex, i.endpoint, i.addresses, i.ctEntries])).toEqual([
-			[12, FE, ["10.0.0.5"], 1],
-			[13, DB, ["10.0.0.7"], 0],
+		// 12: its route and a CT entry; 13: a drop only (no link here: another netns); 14: its route only
+		expect(doc.interfaces.map((i) => [i.ifindex, i.name, i.endpoint, i.addresses, i.ctEntries])).toEqual([
+			[12, "cali-fe0", FE, ["10.0.0.5", "fd00::5"], 1],
+			[13, null, DB, ["10.0.0.7"], 0],
+			[14, "cali-db1", DB, ["10.0.0.8"], 0],
 		]);
 		expect(doc.drops).toEqual([
 			{
@@ -184,6 +186,7 @@ describe("buildDump", () => {
 			interfaces: [
 				{
 					ifindex: "number",
+					name: "string",
 					endpoint: "number",
 					addresses: ["string"],
 					ingress: counters,

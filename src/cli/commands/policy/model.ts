@@ -58,12 +58,17 @@ export type DropRow = {
 	peer: number;
 };
 
+/** A link of the namespace the dump runs in (the node's): its name and the /32, /128 routes via it. */
+export type LinkRow = { ifindex: number; name: string; routes: string[] };
+
 export type DumpInput = {
 	pinRoot: string;
 	state: MapState;
 	stats: StatsRow[];
 	ct: CtRow[];
 	drops: DropRow[];
+	/** The node's links; a host veth is known by its pod routes even before any traffic. */
+	links?: LinkRow[];
 };
 
 export type IdentityRef = { identity: number; name: string };
@@ -95,6 +100,8 @@ export type EndpointDoc = {
 };
 export type InterfaceDoc = {
 	ifindex: number;
+	/** The host veth's name in the namespace the dump ran in, null when not found there. */
+	name: string | null;
 	/** Local endpoint identity seen on it, null when unknown. */
 	endpoint: number | null;
 	addresses: string[];
@@ -294,6 +301,7 @@ function interfaceAddresses(input: DumpInput): Map<number, Set<string>> {
 		if (addr === undefined) return;
 		out.set(ifindex, (out.get(ifindex) ?? new Set()).add(addr));
 	};
+	for (const l of input.links ?? []) for (const r of l.routes) note(l.ifindex, local(r));
 	for (const c of input.ct) note(c.ifindex, local(c.direction === "egress" ? c.saddr : c.daddr));
 	for (const d of input.drops) note(d.ifindex, local(d.direction === "egress" ? d.saddr : d.daddr));
 	return out;
@@ -341,7 +349,16 @@ export function interfaces(input: DumpInput): InterfaceDoc[] {
 			const row = (dir: Direction) =>
 				counters(input.stats.find((s) => s.ifindex === ifindex && s.direction === dir));
 			const ctEntries = input.ct.filter((c) => c.ifindex === ifindex).length;
-			return { ifindex, endpoint, addresses, ingress: row("ingress"), egress: row("egress"), ctEntries };
+			const name = input.links?.find((l) => l.ifindex === ifindex)?.name ?? null;
+			return {
+				ifindex,
+				name,
+				endpoint,
+				addresses,
+				ingress: row("ingress"),
+				egress: row("egress"),
+				ctEntries,
+			};
 		});
 }
 

@@ -29,7 +29,7 @@ describe("policy dump text", () => {
 				"  egress: isolated by prod/db-egress, prod/dns (default deny); allowed 0 (0 B), dropped 0 (0 B)",
 				"    egress to cidr 10.0.0.0/8 except 10.1.0.0/16 on any port (prod/db-egress egress[0])",
 				"    egress to pod kube-system/k8s-app=kube-dns on TCP 53, UDP 53 (prod/dns egress[0])",
-				"  interfaces (ifindex): 13",
+				"  interfaces (ifindex): 13, 14",
 			].join("\n"),
 		);
 		expect(text).toContain(
@@ -41,9 +41,10 @@ describe("policy dump text", () => {
 		);
 		expect(text).toContain(
 			[
-				"IFINDEX  ADDRESSES  ENDPOINT  IN ALLOWED  IN DROPPED  OUT ALLOWED  OUT DROPPED",
-				"12       10.0.0.5   256       2           0           3            0",
-				"13       10.0.0.7   257       5           2           0            0",
+				"IFINDEX  NAME      ADDRESSES          ENDPOINT  IN ALLOWED  IN DROPPED  OUT ALLOWED  OUT DROPPED",
+				"12       cali-fe0  10.0.0.5, fd00::5  256       2           0           3            0",
+				"13       -         10.0.0.7           257       5           2           0            0",
+				"14       cali-db1  10.0.0.8           257       0           0           0            0",
 			].join("\n"),
 		);
 		expect(

@@ -76,6 +76,7 @@ export function renderDump(doc: DumpDoc, wide = false): string {
 			? table(
 					[
 						"ifindex",
+						"name",
 						"addresses",
 						"endpoint",
 						"in allowed",
@@ -86,6 +87,7 @@ export function renderDump(doc: DumpDoc, wide = false): string {
 					],
 					doc.interfaces.map((i) => [
 						i.ifindex,
+						i.name ?? "-",
 						i.addresses.join(", ") || "-",
 						i.endpoint ?? "-",
 						i.ingress.allowed,

@@ -9,7 +9,7 @@ import type { MapState } from "../../../core/policy/types.ts";
 import { DEFAULT_PIN_ROOT } from "../../../linux/bpf/bpffs.ts";
 import type { DropReader, PolicyMaps } from "../../../linux/bpf/policy-maps.ts";
 import { EXIT, ExitError } from "../../errors.ts";
-import type { CtRow, DropRow, StatsRow } from "./model.ts";
+import type { CtRow, DropRow, LinkRow, StatsRow } from "./model.ts";
 
 /** The maps `policy dump` needs (terway_policy.h names). */
 export const REQUIRED_PINS = ["terway_ipid", "terway_policy", "terway_idnames", "terway_rules"] as const;
@@ -54,6 +54,27 @@ export interface PolicySource {
 	/** Drop events waiting in the ring buffer (consumes them), up to `timeoutMs` for the first. */
 	drops(timeoutMs: number): DropRow[];
 	close(): void;
+}
+
+/**
+ * The links of the namespace this process runs in, with the host routes (/32, /128) through each:
+ * on a node, a pod's host veth carries its pod's route. Best effort: [] when netlink fails.
+ */
+export async function nodeLinks(): Promise<LinkRow[]> {
+	try {
+		const { Netlink } = await import("../../../linux/netlink/handle.ts");
+		using nl = Netlink.current();
+		const routes = new Map<string, string[]>();
+		for (const r of nl.routeList({ table: "all" })) {
+			const m = /^(.+)\/(32|128)$/.exec(r.dst);
+			if (!m || !r.dev || r.gateway) continue;
+			if ((r.family === 4) !== (m[2] === "32")) continue;
+			routes.set(r.dev, [...(routes.get(r.dev) ?? []), m[1]!]);
+		}
+		return nl.linkList().map((l) => ({ ifindex: l.index, name: l.name, routes: routes.get(l.name) ?? [] }));
+	} catch {
+		return [];
+	}
 }
 
 /** The pinned maps as a PolicySource (checkPins first for the readable error). */
