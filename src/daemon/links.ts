@@ -3,7 +3,7 @@
  *
  * The node side of an ENI (Terway `daemon/rule_linux.go`, `plugin/driver/nic`): its Linux link
  * found by MAC, set up, an address, a per-ENI route table `1000 + ifindex` with
- * `default via <vSwitch gateway> dev <link> onlink`, and a rule `from <ENI primary IP> lookup <table>`.
+ * `default via <vSwitch gateway> dev <link> onlink`, and a rule `from <ENI primary IP> iif lo lookup <table>`.
  * The link's address is the node's primary IP /32 (Terway §2.7), so an ENI primary IP handed to a pod
  * is never local on the node.
  * Pods' own `from <podIP>` rules are the CNI plugin's job; it reads the table from the alloc reply.
@@ -162,7 +162,11 @@ export class NetlinkEniLinks implements EniLinks {
 			nl.ensureLinkUp(link);
 			nl.ensureAddr({ link, cidr: `${spec.addrIp ?? spec.primaryIp}/32` });
 			nl.ensureRoute({ dst: "default", family: 4, gateway: spec.gateway, dev: link, onlink: true, table });
-			nl.ensureRule({ from: `${spec.primaryIp}/32`, table, priority: ENI_RULE_PRIORITY });
+			// iif lo: only the node's own packets. Forwarded ones from a pod holding the ENI primary
+			// IP must not match at 512, ahead of the pods' `512 to <podIP> lookup main` rules: its
+			// replies to a pod on this node went out the ENI, and the VPC sent them back into this
+			// rule again (a loop until the TTL ran out). Its own `2048 from` rule routes it out.
+			nl.ensureRule({ from: `${spec.primaryIp}/32`, iif: "lo", table, priority: ENI_RULE_PRIORITY });
 		});
 		if (this.datapathV2) {
 			using here = Netns.current();
