@@ -258,9 +258,11 @@ export function endpointRules(state: MapState, endpoint: number): RuleDoc[] {
 					return o && p !== peer && inside(o.prefix, c.prefix) && portKey(es) === portKey(entries);
 				});
 				if (folded) continue;
-				const missing = [...cidrs.values()].filter(
-					(x) => inside(c.prefix, x.prefix) && !g.peers.has(x.identity),
-				);
+				// (a host prefix has nothing inside it: skip the scan, 10,000 /32 ipBlocks stay linear)
+				const host = c.prefix.prefixlen === c.prefix.bytes.length * 8;
+				const missing = host
+					? []
+					: [...cidrs.values()].filter((x) => inside(c.prefix, x.prefix) && !g.peers.has(x.identity));
 				except = missing
 					.filter((x) => !missing.some((y) => y !== x && inside(y.prefix, x.prefix)))
 					.map((x) => x.cidr)
