@@ -104,3 +104,43 @@ echo "== restored"; snap
 	},
 	60_000,
 );
+
+test.skipIf(!canRun("tests/netns/install.test.ts (missing libnl)", { check: hasOverlay }))(
+	"a node without libnl-route-3: one line naming it and the package, exit 1, nothing written",
+	() => {
+		const lib = sh(["ldconfig", "-p"], { allowFail: true })
+			.out.split("\n")
+			.find((l) => l.includes("libnl-route-3.so.200 ("))
+			?.split("=> ")[1]
+			?.trim();
+		if (!lib) {
+			console.warn("SKIP missing libnl: libnl-route-3 is not installed (make setup)");
+			return;
+		}
+		mkdirSync(`${dir}/nolib`, { recursive: true });
+		writeFileSync(`${dir}/nolib/terwayctl-binary`, "fake\n");
+		const tw = `${JSON.stringify(process.execPath)} ${JSON.stringify(entry)}`;
+		const script = `
+set -e
+for d in etc opt var; do
+	mkdir -p ${dir}/nolib/$d-up ${dir}/nolib/$d-work
+	mount -t overlay overlay -o lowerdir=/$d,upperdir=${dir}/nolib/$d-up,workdir=${dir}/nolib/$d-work /$d
+done
+mount --bind /dev/null ${JSON.stringify(lib)}
+set +e
+${tw} install --binary ${dir}/nolib/terwayctl-binary
+echo "rc=$?"
+find ${dir}/nolib/etc-up ${dir}/nolib/opt-up ${dir}/nolib/var-up -mindepth 1 | wc -l
+`;
+		const r = sh(["unshare", "--mount", "--net", "--propagation", "private", "bash", "-c", script], {
+			allowFail: true,
+		});
+		expect(r.out).toBe("rc=1\n0\n");
+		const lines = r.err.trim().split("\n");
+		expect(lines).toHaveLength(2);
+		expect(lines[0]).toStartWith("error: libnl-route-3 cannot be loaded: ");
+		expect(lines[0]).toContain("libnl-route-3-200");
+		expect(lines[1]).toBe("terwayctl: the node is not ready for Terway (libnl-route-3); nothing was changed");
+	},
+	60_000,
+);

@@ -48,12 +48,14 @@ async function libCheck(
 	try {
 		return { name, ok: true, required: true, detail: await load() };
 	} catch (e) {
+		const why = (e as Error).message;
+		// the loaders' own messages often name the package already
 		return {
 			name,
 			ok: false,
 			required: true,
-			detail: `${name} cannot be loaded: ${(e as Error).message}`,
-			fix,
+			detail: `${name} cannot be loaded: ${why}`,
+			...(/install /.test(why) ? {} : { fix }),
 		};
 	}
 }

@@ -321,7 +321,7 @@ export async function install(opts: InstallOptions): Promise<InstallReport> {
 	const checks = await runChecks({ datapath: cfg.datapath });
 	const failed = checks.filter((c) => !c.ok && c.required);
 	if (failed.length > 0 && node) {
-		for (const c of failed) console.error(`error: ${c.detail} — ${c.fix}`);
+		for (const c of failed) console.error(`error: ${c.detail}${c.fix ? ` — ${c.fix}` : ""}`);
 		throw new ExitError(
 			`the node is not ready for Terway (${failed.map((c) => c.name).join(", ")}); nothing was changed`,
 		);
