@@ -268,3 +268,56 @@ describe("ENI ids", () => {
 			expect(() => parseEniId(bad)).toThrow("expected the form eni-xxxx");
 	});
 });
+
+describe("eni --json schema", () => {
+	test("list and inspect documents: keys and types pinned (docs/cli/eni.md)", async () => {
+		const { listDocument } = await import("./index.ts");
+		const { shape } = await import("../status/harness.ts");
+		const ok = { ok: true };
+		const doc = listDocument({
+			sources: world(),
+			state: { cloud: ok, metadata: ok, daemon: ok, kernel: { ok: false, note: "skipped" } },
+			regionId: "cn-hangzhou",
+		});
+		const sec = doc.enis[1]!;
+		expect(shape({ ...doc, enis: [sec] })).toEqual({
+			enis: [
+				{
+					attached: "boolean",
+					createdByTerway: "boolean",
+					id: "string",
+					ips: [
+						{
+							cloud: "boolean",
+							daemon: "string",
+							family: "number",
+							ip: "string",
+							metadata: "boolean",
+							pod: "null",
+							primary: "boolean",
+						},
+					],
+					link: "string",
+					mac: "string",
+					primaryIp: "string",
+					problems: [],
+					seen: { cloud: "boolean", daemon: "boolean", kernel: "boolean", metadata: "boolean" },
+					status: "string",
+					tags: { creator: "string", "terwayctl/instance-id": "string" },
+					type: "string",
+					vswitchId: "string",
+				},
+			],
+			instanceId: "string",
+			regionId: "string",
+			sources: {
+				cloud: { ok: "boolean" },
+				daemon: { ok: "boolean" },
+				kernel: { note: "string", ok: "boolean" },
+				metadata: { ok: "boolean" },
+			},
+			summary: { enis: "number", ips: "number", podIps: "number", withProblems: "number" },
+		});
+		expect(doc.summary).toEqual({ enis: 2, withProblems: 0, ips: 5, podIps: 2 });
+	});
+});
