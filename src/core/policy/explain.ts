@@ -5,7 +5,7 @@
  * enforcement points on this node: the source pod's egress and the destination pod's ingress.
  * Pure.
  */
-import { parseCIDR, parseIP, prefixContains } from "../net/ip.ts";
+import { formatCIDR, networkOf, parseIP } from "../net/ip.ts";
 import { ISOLATION_RULE_BASE, isolationRuleId, parseIsolationName } from "./compile.ts";
 import {
 	type Direction,
@@ -80,24 +80,18 @@ export function describeTraffic(proto: number, port?: number): string {
 	return ported && port !== undefined ? `${name} ${port}` : name;
 }
 
-/** The identity map's longest-prefix match for `ip` (undefined: WORLD). */
+/**
+ * The identity map's longest-prefix match for `ip` (undefined: WORLD), as the datapath's LPM
+ * lookup: the keys are canonical CIDRs (IpEntry.cidr), so it tries each prefix length from the
+ * longest down.
+ */
 export function lookupIp(state: MapState, ip: string): IpEntry | undefined {
 	const a = parseIP(ip);
-	let best: IpEntry | undefined;
-	let bestLen = -1;
-	for (const e of state.ips.values()) {
-		let p: ReturnType<typeof parseCIDR>;
-		try {
-			p = parseCIDR(e.cidr);
-		} catch {
-			continue;
-		}
-		if (p.prefixlen > bestLen && prefixContains(p, a)) {
-			best = e;
-			bestLen = p.prefixlen;
-		}
+	for (let len = a.bytes.length * 8; len >= 0; len--) {
+		const e = state.ips.get(formatCIDR(networkOf({ ...a, prefixlen: len })));
+		if (e) return e;
 	}
-	return best;
+	return undefined;
 }
 
 /** The terway_policy entry the datapath would hit for (endpoint, peer): exact peer first, then any. */
@@ -213,6 +207,23 @@ export function explain(state: MapState, flow: Flow): Explanation {
 	const dropped = checks.find((c) => c.verdict === "dropped");
 	if (dropped) return { verdict: "dropped", reason: dropped.reason, src, dst, checks };
 	return { verdict: "allowed", reason: checks.map((c) => c.reason).join("; "), src, dst, checks };
+}
+
+/** "any protocol", "UDP" (any port), "TCP 5432", "TCP 1024-2047": an entry's traffic. */
+export function describePorts(e: Pick<PolicyEntry, "proto" | "port" | "bits">): string {
+	if (e.proto === 0 && e.bits === 0) return "any protocol";
+	const name = describeTraffic(e.proto);
+	if (e.bits === 0) return name;
+	if (e.bits >= 16) return `${name} ${e.port}`;
+	return `${name} ${e.port}-${e.port + 2 ** (16 - e.bits) - 1}`;
+}
+
+/** One entry in words: "default/app=db: ingress from pod default/app=web on TCP 5432 (default/allow-web ingress[0])". */
+export function describeEntry(state: MapState, e: PolicyEntry): string {
+	const peer = e.peer === ID.ANY ? "anyone" : nameOf(state, e.peer);
+	const rule = state.ruleNames.get(e.rule) ?? `rule ${e.rule}`;
+	const way = e.direction === "ingress" ? "from" : "to";
+	return `${short(nameOf(state, e.endpoint))}: ${e.direction} ${way} ${peer} on ${describePorts(e)} (${rule})`;
 }
 
 /** Whether a terway_rules id is an isolation record rather than a rule. */
