@@ -227,3 +227,13 @@ test("eni-config warnings (legacy keys) are notes; the install goes on", () => {
 		`eni-config (${cfg}): eni_conf.enable_eip_pool: no longer used by Terway; ignored`,
 	]);
 });
+
+test("run from source (bun + .ts), install needs --binary: there is no executable of its own to copy", () => {
+	const root = freshRoot("nobin");
+	const r = cli("install", "--root", root);
+	expect(r.code).toBe(2);
+	expect(r.err.trim()).toBe(
+		"terwayctl: this terwayctl runs from source under bun, so there is no binary to copy; pass --binary dist/terwayctl (make build)",
+	);
+	expect(readdirSync(root)).toEqual([]);
+});
