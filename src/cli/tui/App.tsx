@@ -36,7 +36,11 @@ function Header({
 		<Box flexDirection="column">
 			<Text wrap="truncate">
 				<Text bold>terwayctl diagnose</Text>
-				{st ? `  node ${st.node} (${st.instanceId})  terwayd ${st.phase}` : "  terwayd: not reachable"}
+				{st
+					? `  node ${st.node} (${st.instanceId})  terwayd ${st.phase}`
+					: o
+						? "  terwayd: not reachable"
+						: ""}
 				{o ? `  updated ${o.at.toISOString().slice(11, 19)}` : ""}
 				{loading ? <Text color="cyan"> refreshing…</Text> : ""}
 			</Text>

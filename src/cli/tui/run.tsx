@@ -11,6 +11,12 @@ import { loadOverview } from "./load.ts";
 
 export async function runTui(o: { deps: DiagnoseDeps; intervalMs: number }): Promise<void> {
 	const load = () => loadOverview(o.deps);
-	const app = render(<App load={load} intervalMs={o.intervalMs} />, { exitOnCtrlC: true });
+	// interactive: we are only called on a TTY; ink's own CI detection (CI=true) would otherwise
+	// print nothing until exit. The alternate screen leaves the shell's scrollback as it was.
+	const app = render(<App load={load} intervalMs={o.intervalMs} />, {
+		exitOnCtrlC: true,
+		interactive: true,
+		alternateScreen: true,
+	});
 	await app.waitUntilExit();
 }
