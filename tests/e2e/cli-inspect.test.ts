@@ -53,6 +53,8 @@ async function mutationsSince(seq: number): Promise<string[]> {
 }
 
 const json = (r: Run) => JSON.parse(r.out);
+const hasScript = sh(["sh", "-c", "command -v script"], { allowFail: true }).code === 0;
+if (!hasScript) console.warn("SKIP e2e cli-inspect TTY test: util-linux script(1) is not installed");
 
 describe.skipIf(!canRun("e2e: CLI inspection commands in the netns sim"))(
 	"e2e: status, mapping, metadata, eni in a sim node",
@@ -216,6 +218,34 @@ describe.skipIf(!canRun("e2e: CLI inspection commands in the netns sim"))(
 			expect(await simEnis()).toEqual(before);
 			expect(await mutationsSince(seq)).toEqual([]);
 		});
+
+		test.skipIf(!hasScript)(
+			"on a terminal: colours, and delete asks first ('n' changes nothing)",
+			async () => {
+				const tty = (line: string, input = "") =>
+					Bun.spawnSync(["script", "-qec", line, "/dev/null"], {
+						stdin: new TextEncoder().encode(input),
+						stdout: "pipe",
+						stderr: "pipe",
+					});
+				const cmd = (args: string) =>
+					`${process.execPath} ${ENTRY} sim exec --prefix ${P} ${NODE} -- ${process.execPath} ${ENTRY} ${args}`;
+				const list = tty(cmd("eni list"));
+				expect(list.exitCode).toBe(0);
+				expect(list.stdout.toString()).toContain("\x1b[32mInUse\x1b[0m");
+				const used = json(inNode("eni", "list", "--json")).enis[1].id as string;
+				const before = await simEnis();
+				const seq = await logSeq();
+				const r = tty(cmd(`eni delete ${used} --force`), "n\n");
+				const out = r.stdout.toString();
+				expect(r.exitCode).toBe(1);
+				expect(out).toContain(`Delete ENI ${used} (Secondary, InUse on ${instanceId}, `);
+				expect(out).toContain("despite: in use by pods default/web-1 (terwayd)? [y/N]");
+				expect(out).toContain(`eni delete ${used}: not confirmed; nothing changed`);
+				expect(await simEnis()).toEqual(before);
+				expect(await mutationsSince(seq)).toEqual([]);
+			},
+		);
 
 		test("no daemon: the clear message, exit 1", () => {
 			const r = inNode("status", "--socket", "/nonexistent/terwayd.sock");
