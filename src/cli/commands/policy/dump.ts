@@ -9,7 +9,7 @@ import { emit, isDocument, type OutputFormat } from "../../format.ts";
 import { buildDump, type DropRow, dropDoc } from "./model.ts";
 import { parsePodRef, resolvePod } from "./pods.ts";
 import { dropLine, renderDump } from "./render.ts";
-import { checkPins, nodeLinks, openPolicySource, pinRootOf } from "./source.ts";
+import { agentView, hasPins, nodeLinks, noMapsError, openPolicySource, pinRootOf } from "./source.ts";
 
 export type DumpOptions = {
 	format: OutputFormat;
@@ -27,14 +27,16 @@ const WATCH_POLL_MS = 200;
 export async function policyDump(opts: DumpOptions): Promise<void> {
 	const pinRoot = pinRootOf(opts.pinRoot);
 	if (opts.pod !== undefined) parsePodRef(opts.pod); // a usage error before anything else
-	checkPins(pinRoot);
+	const agentAnswer = agentView(opts.socket);
+	if (!hasPins(pinRoot)) throw noMapsError(pinRoot, await agentAnswer);
 	const pod = opts.pod !== undefined ? await resolvePod(opts.pod, opts) : undefined;
 	const src = await openPolicySource(pinRoot);
 	try {
 		const state = src.readState();
 		const drops = src.drops(DRAIN_MS);
 		const links = await nodeLinks();
-		const doc = buildDump({ pinRoot, state, stats: src.stats(), ct: src.ct(), drops, links }, pod);
+		const agent = await agentAnswer;
+		const doc = buildDump({ pinRoot, state, stats: src.stats(), ct: src.ct(), drops, links, agent }, pod);
 		if (opts.watch) {
 			if (!isDocument(opts.format)) console.log(renderDump(doc, opts.format === "wide"));
 			await watch(

@@ -13,7 +13,7 @@ import {
 	type PolicyEntry,
 	policyKey,
 } from "../../../core/policy/types.ts";
-import type { CtRow, DropRow, DumpInput, LinkRow, StatsRow } from "./model.ts";
+import type { AgentDoc, CtRow, DropRow, DumpInput, LinkRow, StatsRow } from "./model.ts";
 
 export const FE = 256;
 export const DB = 257;
@@ -108,4 +108,17 @@ export const fixtureInput = (): DumpInput => ({
 	ct: fixtureCt(),
 	drops: fixtureDrops(),
 	links: fixtureLinks(),
+});
+
+/** terwayd's GET /v1/policy answer as the dump keeps it. */
+export const fixtureAgent = (): AgentDoc => ({
+	socket: "/var/run/terway/terwayd.sock",
+	enabled: true,
+	reason: null,
+	policies: [
+		{ policy: "prod/allow-fe", ok: true, message: "applied: selects 2 local pods, 2 entries" },
+		{ policy: "prod/bad", ok: false, message: 'ingress[0].from[0].ipBlock.cidr "10.0.0.0/33": not a CIDR' },
+	],
+	lastSync: "2026-11-27T06:09:59.000Z",
+	lastError: null,
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { C1, C2, C8, DB, DNS, FE, fixtureInput, fixtureState } from "./fixture.ts";
+import { C1, C2, C8, DB, DNS, FE, fixtureAgent, fixtureInput, fixtureState } from "./fixture.ts";
 import { buildDump, endpointRules, portRanges, portsText } from "./model.ts";
 
 describe("portRanges: LPM port prefixes back to ranges", () => {
@@ -170,6 +170,7 @@ describe("buildDump", () => {
 		expect(shape(doc)).toEqual({
 			pinRoot: "string",
 			pod: "null",
+			agent: "null",
 			identities: [{ identity: "number", name: "string", addresses: ["string"] }],
 			endpoints: [
 				{
@@ -218,6 +219,16 @@ describe("buildDump", () => {
 			ports: [],
 			policyRule: "string",
 			text: "string",
+		});
+		expect(
+			shape(JSON.parse(JSON.stringify(buildDump({ ...fixtureInput(), agent: fixtureAgent() }))).agent),
+		).toEqual({
+			socket: "string",
+			enabled: "boolean",
+			reason: "null",
+			policies: [{ policy: "string", ok: "boolean", message: "string" }],
+			lastSync: "string",
+			lastError: "null",
 		});
 		expect(shape(doc.endpoints[1].rules[1].ports[0])).toEqual({
 			protocol: "string",

@@ -69,6 +69,19 @@ export type DumpInput = {
 	drops: DropRow[];
 	/** The node's links; a host veth is known by its pod routes even before any traffic. */
 	links?: LinkRow[];
+	/** terwayd's GET /v1/policy when it answered (policy statuses), else null. */
+	agent?: AgentDoc | null;
+};
+
+/** What terwayd's policy agent says (GET /v1/policy), when it is reachable. */
+export type AgentDoc = {
+	socket: string;
+	enabled: boolean;
+	reason: string | null;
+	/** Every NetworkPolicy and how it compiled for this node. */
+	policies: { policy: string; ok: boolean; message: string }[];
+	lastSync: string | null;
+	lastError: string | null;
 };
 
 export type IdentityRef = { identity: number; name: string };
@@ -129,6 +142,8 @@ export type DumpDoc = {
 	pinRoot: string;
 	/** With --pod: the pod and the addresses it was narrowed to. */
 	pod: { ref: string; addresses: string[] } | null;
+	/** terwayd's view of the policies (GET /v1/policy); null when it did not answer. */
+	agent: AgentDoc | null;
 	identities: { identity: number; name: string; addresses: string[] }[];
 	endpoints: EndpointDoc[];
 	interfaces: InterfaceDoc[];
@@ -457,6 +472,7 @@ export function buildDump(input: DumpInput, pod?: { ref: string; addresses: stri
 	return {
 		pinRoot: input.pinRoot,
 		pod: pod ? { ref: pod.ref, addresses: [...pod.addresses].sort(byAddr) } : null,
+		agent: input.agent ?? null,
 		identities: ids
 			.sort((a, b) => a - b)
 			.map((id) => ({ identity: id, name: identityName(state, id), addresses: byId.get(id) ?? [] })),

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { fixtureInput } from "./fixture.ts";
+import { fixtureAgent, fixtureInput } from "./fixture.ts";
 import { buildDump } from "./model.ts";
 import { bytes, renderDump } from "./render.ts";
 
@@ -52,6 +52,33 @@ describe("policy dump text", () => {
 				"RECENT DROPS\n2026-11-27T06:10:00.123Z 10.0.0.5:40000 -> 10.0.0.7:5432 TCP dropped by policy-ingress of pod prod/app=db (peer pod prod/role=frontend, if 13)",
 			),
 		).toBe(true);
+	});
+
+	test("terwayd's policy statuses when it answers, and a note when it does not", () => {
+		const up = renderDump(buildDump({ ...fixtureInput(), agent: fixtureAgent() }));
+		expect(up).toContain(
+			[
+				"POLICIES",
+				"terwayd on /var/run/terway/terwayd.sock, last map write 2026-11-27T06:09:59.000Z",
+				"POLICY         STATUS   MESSAGE",
+				"prod/allow-fe  applied  applied: selects 2 local pods, 2 entries",
+				'prod/bad       error    ingress[0].from[0].ipBlock.cidr "10.0.0.0/33": not a CIDR',
+				"",
+				"IDENTITIES",
+			].join("\n"),
+		);
+		const off = renderDump(
+			buildDump({
+				...fixtureInput(),
+				agent: { ...fixtureAgent(), enabled: false, reason: "standalone mode" },
+			}),
+		);
+		expect(off).toContain(
+			"POLICIES\nterwayd on /var/run/terway/terwayd.sock: network policy is off: standalone mode\n",
+		);
+		expect(renderDump(buildDump(fixtureInput()))).toContain(
+			"POLICIES\nterwayd did not answer: policy statuses not shown (the maps below are what is enforced)\n",
+		);
 	});
 
 	test("an isolated endpoint without rules says nothing is allowed", () => {

@@ -53,11 +53,35 @@ export function dropLine(d: DropDoc): string {
 }
 
 /** `wide` adds each interface's connection-tracking entry count. */
+/** terwayd's policy statuses, or why they are not shown (the maps are the truth either way). */
+function agentLines(doc: DumpDoc): string[] {
+	const a = doc.agent;
+	if (!a)
+		return [
+			style.dim("terwayd did not answer: policy statuses not shown (the maps below are what is enforced)"),
+		];
+	if (!a.enabled) return [`terwayd on ${a.socket}: network policy is off${a.reason ? `: ${a.reason}` : ""}`];
+	const sync = a.lastSync ? `, last map write ${a.lastSync}` : "";
+	const lines = [
+		`terwayd on ${a.socket}${sync}${a.lastError ? `, last error: ${style.red(a.lastError)}` : ""}`,
+	];
+	if (a.policies.length === 0) lines.push("no NetworkPolicy in the cluster");
+	else
+		lines.push(
+			table(
+				["policy", "status", "message"],
+				a.policies.map((p) => [p.policy, p.ok ? "applied" : style.red("error"), p.message]),
+			),
+		);
+	return lines;
+}
+
 export function renderDump(doc: DumpDoc, wide = false): string {
 	const out: string[] = [];
 	out.push(
 		`pin root ${doc.pinRoot}${doc.pod ? `, pod ${doc.pod.ref} (${doc.pod.addresses.join(", ")})` : ""}`,
 	);
+	out.push("", style.bold("POLICIES"), ...agentLines(doc));
 	out.push("", style.bold("IDENTITIES"));
 	out.push(
 		doc.identities.length

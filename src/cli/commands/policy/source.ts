@@ -3,13 +3,18 @@
  * PolicyMaps, opened by path, so no daemon is needed), adapted to the dump model's rows.
  * Missing pins are one readable error (exit 1) naming the directory.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MapState } from "../../../core/policy/types.ts";
+import type { PolicyResponse } from "../../../daemon/api-types.ts";
 import { DEFAULT_PIN_ROOT } from "../../../linux/bpf/bpffs.ts";
 import type { DropReader, PolicyMaps } from "../../../linux/bpf/policy-maps.ts";
+import { DaemonApi, socketPath } from "../../daemon-api.ts";
 import { EXIT, ExitError } from "../../errors.ts";
-import type { CtRow, DropRow, LinkRow, StatsRow } from "./model.ts";
+import type { AgentDoc, CtRow, DropRow, LinkRow, StatsRow } from "./model.ts";
+
+/** terwayd is asked for policy statuses only briefly: the dump must not wait on a stuck daemon. */
+const AGENT_TIMEOUT_MS = 1_000;
 
 /** The maps `policy dump` needs (terway_policy.h names). */
 export const REQUIRED_PINS = ["terway_ipid", "terway_policy", "terway_idnames", "terway_rules"] as const;
@@ -19,13 +24,32 @@ export function pinRootOf(flag?: string): string {
 	return flag || process.env.TERWAY_BPF_PIN_ROOT || DEFAULT_PIN_ROOT;
 }
 
-export function noMapsError(pinRoot: string): ExitError {
-	return new ExitError(`no policy maps under ${pinRoot}: is terwayd running with network policy enabled?`);
+export function noMapsError(pinRoot: string, agent?: AgentDoc | null): ExitError {
+	const off =
+		agent && !agent.enabled
+			? ` (terwayd: network policy is off${agent.reason ? `: ${agent.reason}` : ""})`
+			: "";
+	return new ExitError(
+		`no policy maps under ${pinRoot}: is terwayd running with network policy enabled?${off}`,
+	);
+}
+
+/** Whether every required map is pinned under `pinRoot`; a pin root we may not read is an error. */
+export function hasPins(pinRoot: string): boolean {
+	try {
+		accessSync(pinRoot, constants.R_OK | constants.X_OK);
+	} catch (e) {
+		if ((e as NodeJS.ErrnoException).code === "EACCES") {
+			throw new ExitError(`cannot read ${pinRoot}: permission denied (the policy maps need root)`);
+		}
+		return false;
+	}
+	return REQUIRED_PINS.every((m) => existsSync(join(pinRoot, m)));
 }
 
 /** Throws the "no policy maps" error unless every required map is pinned under `pinRoot`. */
 export function checkPins(pinRoot: string): void {
-	if (!REQUIRED_PINS.every((m) => existsSync(join(pinRoot, m)))) throw noMapsError(pinRoot);
+	if (!hasPins(pinRoot)) throw noMapsError(pinRoot);
 }
 
 /**
@@ -54,6 +78,24 @@ export interface PolicySource {
 	/** Drop events waiting in the ring buffer (consumes them), up to `timeoutMs` for the first. */
 	drops(timeoutMs: number): DropRow[];
 	close(): void;
+}
+
+/** terwayd's GET /v1/policy as the dump shows it; null when terwayd does not answer (it may be down). */
+export async function agentView(socketFlag?: string): Promise<AgentDoc | null> {
+	const socket = socketPath(socketFlag);
+	try {
+		const r = await new DaemonApi(socket, AGENT_TIMEOUT_MS).get<PolicyResponse>("/v1/policy");
+		return {
+			socket,
+			enabled: r.enabled,
+			reason: r.reason ?? null,
+			policies: r.policies,
+			lastSync: r.lastSync ?? null,
+			lastError: r.lastError ?? null,
+		};
+	} catch {
+		return null;
+	}
 }
 
 /**
