@@ -176,6 +176,20 @@ function cidrOf(net: IpPrefix): Cidr {
 /** Whether `c` lies inside `outer` (or is it). */
 const within = (outer: Cidr, c: Cidr): boolean => c.key.startsWith(outer.key);
 
+/** The CIDRs of `sorted` (by key) inside `outer`: keys sharing a prefix are one contiguous run. */
+function cidrsWithin(sorted: readonly Cidr[], outer: Cidr): Cidr[] {
+	let lo = 0;
+	let hi = sorted.length;
+	while (lo < hi) {
+		const mid = (lo + hi) >> 1;
+		if (sorted[mid]!.key < outer.key) lo = mid + 1;
+		else hi = mid;
+	}
+	const out: Cidr[] = [];
+	for (let i = lo; i < sorted.length && within(outer, sorted[i]!); i++) out.push(sorted[i]!);
+	return out;
+}
+
 type Peer =
 	| { kind: "pods"; podSelector?: LabelSelector; namespaceSelector?: LabelSelector }
 	| { kind: "cidr"; cidr: Cidr; except: Cidr[] };
@@ -571,7 +585,9 @@ export function compile(input: CompileInput, prev?: Compiled): Compiled {
 		ID.FIRST_CIDR,
 		ISOLATION_RULE_BASE,
 	);
-	const cidrId = (c: Cidr) => cidrIds.get(cidrKey(c.text))!;
+	const cidrIdOf = new Map<Cidr, number>();
+	for (const c of cidrs.values()) cidrIdOf.set(c, cidrIds.get(cidrKey(c.text))!);
+	const cidrId = (c: Cidr) => cidrIdOf.get(c)!; // c: the canonical object from `cidrs`
 	const idNames = new Map<number, string>([
 		[ID.ANY, "any"],
 		[ID.HOST, "host"],
@@ -635,7 +651,7 @@ export function compile(input: CompileInput, prev?: Compiled): Compiled {
 	}
 
 	// terway_policy
-	const cidrList = [...cidrs.values()];
+	const cidrsByKey = [...cidrs.values()].sort((a, b) => byText(a.key, b.key));
 	const peerIds = (p: Policy, peer: Peer): number[] => {
 		if (peer.kind === "pods") {
 			const ns = peer.namespaceSelector ? undefined : p.ns;
@@ -643,7 +659,9 @@ export function compile(input: CompileInput, prev?: Compiled): Compiled {
 		}
 		// the LPM gives an address its longest prefix: every CIDR identity inside this block and
 		// outside its excepts must be allowed as well
-		return cidrList.filter((c) => within(peer.cidr, c) && !peer.except.some((x) => within(x, c))).map(cidrId);
+		return cidrsWithin(cidrsByKey, peer.cidr)
+			.filter((c) => !peer.except.some((x) => within(x, c)))
+			.map(cidrId);
 	};
 	const named = namedPorts(groupList);
 	const table = new EntryTable();
