@@ -23,6 +23,8 @@ export type DumpOptions = {
 /** How long the dump waits for the first drop event (ms): they are already there or not. */
 const DRAIN_MS = 0;
 const WATCH_POLL_MS = 200;
+/** --watch re-reads identity and rule names at most this often (the agent may rename). */
+const NAMES_TTL_MS = 2_000;
 
 export async function policyDump(opts: DumpOptions): Promise<void> {
 	const pinRoot = pinRootOf(opts.pinRoot);
@@ -38,7 +40,9 @@ export async function policyDump(opts: DumpOptions): Promise<void> {
 		const agent = await agentAnswer;
 		const doc = buildDump({ pinRoot, state, stats: src.stats(), ct: src.ct(), drops, links, agent }, pod);
 		if (opts.watch) {
+			// the drops drained for the dump are shown once: in the dump, or as the first JSON lines
 			if (!isDocument(opts.format)) console.log(renderDump(doc, opts.format === "wide"));
+			else for (const d of doc.drops) console.log(JSON.stringify(d));
 			await watch(
 				opts,
 				() => src.drops(WATCH_POLL_MS),
@@ -67,6 +71,8 @@ async function watch(
 	process.on("SIGINT", onSignal);
 	process.on("SIGTERM", onSignal);
 	const lines = isDocument(opts.format);
+	let names = state();
+	let namesAt = performance.now();
 	if (!lines) console.log("\nwatching drops (Ctrl-C to stop)");
 	try {
 		while (!stop) {
@@ -74,9 +80,12 @@ async function watch(
 				(d) => !podAddrs || podAddrs.includes(d.direction === "egress" ? d.saddr : d.daddr),
 			);
 			if (events.length) {
-				const s = state();
+				if (performance.now() - namesAt > NAMES_TTL_MS) {
+					names = state();
+					namesAt = performance.now();
+				}
 				for (const d of events) {
-					const doc = dropDoc(s, d);
+					const doc = dropDoc(names, d);
 					console.log(lines ? JSON.stringify(doc) : dropLine(doc));
 				}
 			}
