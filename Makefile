@@ -16,7 +16,7 @@ APT_PACKAGES := libnl-3-200 libnl-route-3-200 libbpf1 libbpf-dev clang llvm gcc 
 KUBECTL_PACKAGE := $(if $(shell command -v kubectl),,kubernetes-client)
 STAMP := node_modules/.terway-stamp
 
-.PHONY: help setup apt deps bpf build completions test test-unit test-root demo demo-down demo-linux bench lint typecheck check clean
+.PHONY: help setup apt deps bpf build completions test test-unit test-root demo demo-down demo-linux bench bench-datapath lint typecheck check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -80,6 +80,10 @@ bench: setup ## benchmarks (not tests): bench/netlink, library vs ip vs ip -batc
 	$(BUN) bench/netlink/index.ts && $(BUN) bench/daemon/index.ts
 	$(BUN) bench/cni/index.ts
 	$(BUN) bench/policy/index.ts
+	$(BUN) bench/datapath/index.ts
+
+bench-datapath: setup ## datapath bench only: datapathv2 vs veth policy routing vs a plain routed veth (iperf3, ping, TCP RR)
+	$(BUN) bench/datapath/index.ts
 
 bench-policy: setup ## NetworkPolicy bench only: eBPF maps vs iptables vs no policy (iperf3, ping, TCP RR/CRR)
 	$(BUN) bench/policy/index.ts

@@ -1,0 +1,340 @@
+/**
+ * Datapath bench (`make bench`, `make bench-datapath`): pod-to-pod across two nodes and a VPC
+ * namespace (topology.ts) on three datapaths built side by side — datapathv2 (eBPF redirects),
+ * `veth` policy routing (the host stack with Terway's rules) and a plain routed veth (the host
+ * stack with the main table only: the limit) — measured round-robin in the same run so drift and
+ * the neighbours' load hit all three alike. A benchmark, not a test: it prints whether the issue's
+ * targets are met and never fails on them (only on a broken setup).
+ *
+ *   bun bench/datapath/index.ts [--rounds N] [--seconds S] [--json]
+ *   (env BENCH_ROUNDS, BENCH_SECONDS; default 3 rounds, 3 s of iperf3 per measurement)
+ *
+ * Per datapath and round: iperf3 TCP throughput A -> B (-t S, 1 s omitted), 200 pings 5 ms
+ * apart, TCP request/response on one connection (2000 x 32 bytes, bench/policy/probe.ts).
+ * Before measuring, each copy is checked: A reaches B, and on datapathv2 the programs' counters
+ * grow while the nodes' forwarding counters do not (the host stack is bypassed); on the others
+ * the nodes forward.
+ *
+ * Needs root and iperf3. Everything is named `tw<4 hex>d` (namespaces; the pin root
+ * /sys/fs/bpf/<prefix>) and removed on exit, error, Ctrl-C, SIGTERM or SIGHUP; servers are killed
+ * by PID.
+ */
+import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
+import { cpus, release } from "node:os";
+import { objGet } from "../../src/ffi/libbpf/index.ts";
+import { ensureAttached } from "../../src/linux/bpf/attach.ts";
+import { PinLayout } from "../../src/linux/bpf/bpffs.ts";
+import { attachV2ToEni, readV2Stats, setupDatapathV2, V2_PROGRAMS } from "../../src/linux/bpf/datapathv2.ts";
+import { Netns } from "../../src/linux/netns.ts";
+import { table } from "../netlink/stats.ts";
+import { build, type Copy, copyFor, forwarded, type Kind, POD_B, run, teardown } from "./topology.ts";
+
+const PROBE = `${import.meta.dir}/../policy/probe.ts`;
+const BUN = process.execPath;
+const IPERF_PORT = 5201;
+const PROBE_PORT = 5300;
+/** datapathv2 >= veth; datapathv2 within 10% of the plain veth. */
+const TARGET_VS_PLAIN = 0.9;
+
+type Args = { rounds: number; seconds: number; json: boolean };
+
+function usage(code: number): never {
+	console.error("usage: bun bench/datapath/index.ts [--rounds N] [--seconds S] [--json]");
+	process.exit(code);
+}
+
+function parseArgs(argv: string[]): Args {
+	const a: Args = {
+		rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+		seconds: Number(process.env.BENCH_SECONDS ?? 3),
+		json: false,
+	};
+	for (let i = 0; i < argv.length; i++) {
+		const x = argv[i];
+		if (x === "--json") a.json = true;
+		else if (x === "--rounds") a.rounds = Number(argv[++i]);
+		else if (x === "--seconds") a.seconds = Number(argv[++i]);
+		else if (x === "--help" || x === "-h") usage(0);
+		else {
+			console.error(`unknown argument ${x}`);
+			usage(2);
+		}
+	}
+	for (const [k, v] of [
+		["--rounds", a.rounds],
+		["--seconds", a.seconds],
+	] as const) {
+		if (!Number.isInteger(v) || v < 1) {
+			console.error(`${k} must be a positive integer, got ${v}`);
+			usage(2);
+		}
+	}
+	return a;
+}
+
+const args = parseArgs(process.argv.slice(2));
+if (process.getuid?.() !== 0) {
+	console.error("bench/datapath needs root (network namespaces, eBPF)");
+	process.exit(1);
+}
+if (Bun.spawnSync(["bash", "-c", "command -v iperf3"]).exitCode !== 0) {
+	console.error("bench/datapath: iperf3 missing (make setup installs it)");
+	process.exit(1);
+}
+const log = (s: string) => (args.json ? console.error(s) : console.log(s));
+
+const prefix = `tw${randomBytes(2).toString("hex")}d`;
+const pinRoot = `/sys/fs/bpf/${prefix}`;
+const KINDS: Kind[] = ["datapathv2", "veth", "plain"];
+const copies = KINDS.map((k, i) => copyFor(prefix, i, k));
+const servers: Bun.Subprocess[] = [];
+
+function cleanup(): void {
+	for (const s of servers) s.kill("SIGKILL");
+	teardown(prefix);
+	rmSync(pinRoot, { recursive: true, force: true });
+}
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+	process.on(sig, () => {
+		cleanup();
+		process.exit(130);
+	});
+}
+
+/** datapathv2: pin the programs once, attach terway_v2_out to both host veths, terway_v2_in to both ENIs. */
+function attachV2(c: Copy): void {
+	const s = setupDatapathV2({ pinRoot, skipCidrs: [] });
+	if (!s.ok) throw new Error(`datapathv2 cannot run here: ${s.reason}`);
+	using out = objGet(new PinLayout(pinRoot).program(V2_PROGRAMS.out));
+	for (const i of [0, 1] as const) {
+		using ns = Netns.open(c.node[i]);
+		ensureAttached({ ns, ifName: c.hostVeth, direction: "ingress" }, out.fd, { mode: "tcx", pinRoot });
+		attachV2ToEni(ns, c.eni[i], pinRoot);
+	}
+}
+
+const pingOk = (c: Copy, n: number) =>
+	Bun.spawnSync(["ip", "netns", "exec", c.pod[0], "ping", "-c", String(n), "-i", "0.05", "-W", "1", POD_B])
+		.exitCode === 0;
+
+/** A reaches B; datapathv2 bypasses the nodes' forwarding, the others use it. */
+function verify(c: Copy): void {
+	if (!pingOk(c, 2)) throw new Error(`${c.kind}: pod A cannot reach pod B`);
+	const f0 = forwarded(c);
+	const s0 = readV2Stats(pinRoot);
+	if (!pingOk(c, 5)) throw new Error(`${c.kind}: pod A cannot reach pod B`);
+	const fwd = forwarded(c) - f0;
+	const redirected = readV2Stats(pinRoot).outRedirect - s0.outRedirect;
+	if (c.kind === "datapathv2" ? fwd !== 0 || redirected < 10n : fwd < 20) {
+		throw new Error(
+			`${c.kind}: 5 pings made the nodes forward ${fwd} datagrams and the programs redirect ${redirected}`,
+		);
+	}
+}
+
+type Sample = {
+	gbps: number[];
+	ping: number[];
+	rr: number[];
+	/** datagrams the nodes' host stacks forwarded while measuring */
+	forwarded: number;
+	/** datapathv2: packets its programs redirected / left to the stack while measuring */
+	redirected: bigint;
+	passed: bigint;
+};
+
+function iperf(c: Copy, seconds: number): number {
+	const out = run([
+		"ip",
+		"netns",
+		"exec",
+		c.pod[0],
+		"iperf3",
+		"-c",
+		POD_B,
+		"-p",
+		String(IPERF_PORT),
+		"-t",
+		String(seconds),
+		"-O",
+		"1",
+		"-J",
+	]);
+	const doc = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } };
+	return doc.end.sum_received.bits_per_second / 1e9;
+}
+
+function pingUs(c: Copy, count: number): number[] {
+	const out = run(["ip", "netns", "exec", c.pod[0], "ping", "-c", String(count), "-i", "0.005", POD_B]);
+	return [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000);
+}
+
+function rr(c: Copy, n: number): number[] {
+	const out = run(["ip", "netns", "exec", c.pod[0], BUN, PROBE, "rr", POD_B, String(PROBE_PORT), String(n)]);
+	return (JSON.parse(out.trim().split("\n").at(-1)!) as { us: number[] }).us;
+}
+
+const pct = (xs: number[], p: number) => {
+	const s = [...xs].sort((a, b) => a - b);
+	return s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]! : Number.NaN;
+};
+
+async function startServers(c: Copy): Promise<void> {
+	servers.push(
+		Bun.spawn(["ip", "netns", "exec", c.pod[1], "iperf3", "-s", "-p", String(IPERF_PORT)], {
+			stdout: "ignore",
+			stderr: "ignore",
+		}),
+	);
+	const probe = Bun.spawn(["ip", "netns", "exec", c.pod[1], BUN, PROBE, "serve", String(PROBE_PORT)], {
+		stdout: "pipe",
+		stderr: "inherit",
+	});
+	servers.push(probe);
+	const reader = probe.stdout.getReader();
+	const { value } = await reader.read();
+	if (!new TextDecoder().decode(value).includes("ready"))
+		throw new Error(`${c.kind}: probe server did not start`);
+	reader.releaseLock();
+	for (let i = 0; i < 50; i++) {
+		const r = Bun.spawnSync([
+			"ip",
+			"netns",
+			"exec",
+			c.pod[1],
+			"bash",
+			"-c",
+			`echo > /dev/tcp/127.0.0.1/${IPERF_PORT}`,
+		]);
+		if (r.exitCode === 0) return;
+		await Bun.sleep(100);
+	}
+	throw new Error(`${c.kind}: iperf3 server did not start`);
+}
+
+function kernelInfo(): string {
+	return `kernel ${release()}, ${cpus().length} vCPU ${cpus()[0]?.model.trim() ?? ""}, bun ${Bun.version}`;
+}
+
+async function main(): Promise<void> {
+	for (const c of copies) {
+		build(c);
+		if (c.kind === "datapathv2") attachV2(c);
+		await startServers(c);
+		verify(c);
+	}
+	const samples = new Map(
+		copies.map((c) => [
+			c.kind,
+			{ gbps: [], ping: [], rr: [], forwarded: 0, redirected: 0n, passed: 0n } as Sample,
+		]),
+	);
+	log(`bench/datapath: ${copies.length} datapaths x ${args.rounds} rounds (${kernelInfo()})`);
+	for (let r = 0; r < args.rounds; r++) {
+		for (let k = 0; k < copies.length; k++) {
+			const c = copies[(k + r) % copies.length]!;
+			const s = samples.get(c.kind)!;
+			const f0 = forwarded(c);
+			const v0 = readV2Stats(pinRoot);
+			s.gbps.push(iperf(c, args.seconds));
+			s.ping.push(...pingUs(c, 200));
+			s.rr.push(...rr(c, 2000));
+			s.forwarded += forwarded(c) - f0;
+			if (c.kind === "datapathv2") {
+				const v1 = readV2Stats(pinRoot);
+				s.redirected += v1.outRedirect - v0.outRedirect + (v1.inRedirect - v0.inRedirect);
+				s.passed += v1.outPass - v0.outPass + (v1.inPass - v0.inPass);
+			}
+			log(`  round ${r + 1}/${args.rounds}: ${c.kind} done`);
+		}
+	}
+	const row = (k: Kind) => {
+		const s = samples.get(k)!;
+		return {
+			datapath: k,
+			gbps: pct(s.gbps, 0.5),
+			pingP50: pct(s.ping, 0.5),
+			rrP50: pct(s.rr, 0.5),
+			rrP99: pct(s.rr, 0.99),
+			forwarded: s.forwarded,
+			redirected: Number(s.redirected),
+			passed: Number(s.passed),
+		};
+	};
+	const rows = KINDS.map(row);
+	const [v2, veth, plain] = rows as [ReturnType<typeof row>, ReturnType<typeof row>, ReturnType<typeof row>];
+	const ratios = {
+		throughputVsVeth: v2.gbps / veth.gbps,
+		throughputVsPlain: v2.gbps / plain.gbps,
+		rrP50VsVeth: v2.rrP50 / veth.rrP50,
+		rrP50VsPlain: v2.rrP50 / plain.rrP50,
+		pingP50VsVeth: v2.pingP50 / veth.pingP50,
+		pingP50VsPlain: v2.pingP50 / plain.pingP50,
+	};
+	// "at least as fast": throughput not lower and request latency not higher than veth's;
+	// "within 10% of the plain veth": throughput >= 0.9x and latency <= 1/0.9x
+	const targets = {
+		atLeastVeth: ratios.throughputVsVeth >= 1 && ratios.rrP50VsVeth <= 1,
+		within10PctOfPlain:
+			ratios.throughputVsPlain >= TARGET_VS_PLAIN && ratios.rrP50VsPlain <= 1 / TARGET_VS_PLAIN,
+	};
+	if (args.json) {
+		console.log(
+			JSON.stringify({
+				rounds: args.rounds,
+				seconds: args.seconds,
+				env: kernelInfo(),
+				rows,
+				ratios,
+				targets,
+			}),
+		);
+		return;
+	}
+	console.log();
+	console.log(
+		table(
+			[
+				"datapath",
+				"iperf3 Gbit/s (median)",
+				"ping p50 us",
+				"TCP RR p50 us",
+				"TCP RR p99 us",
+				"node-forwarded",
+				"eBPF-redirected",
+				"eBPF-passed",
+			],
+			rows.map((r) => [
+				r.datapath,
+				r.gbps,
+				r.pingP50,
+				r.rrP50,
+				r.rrP99,
+				String(r.forwarded),
+				r.datapath === "datapathv2" ? String(r.redirected) : "-",
+				r.datapath === "datapathv2" ? String(r.passed) : "-",
+			]),
+		),
+	);
+	console.log();
+	const x = (v: number) => `${v.toFixed(2)}x`;
+	console.log(
+		`datapathv2 / veth   throughput = ${x(ratios.throughputVsVeth)}   TCP RR p50 = ${x(ratios.rrP50VsVeth)}   ping p50 = ${x(ratios.pingP50VsVeth)}`,
+	);
+	console.log(
+		`datapathv2 / plain  throughput = ${x(ratios.throughputVsPlain)}   TCP RR p50 = ${x(ratios.rrP50VsPlain)}   ping p50 = ${x(ratios.pingP50VsPlain)}`,
+	);
+	console.log(
+		`target datapathv2 >= veth (throughput and RR p50): ${targets.atLeastVeth ? "met" : "NOT met"}`,
+	);
+	console.log(
+		`target datapathv2 within 10% of the plain veth (throughput and RR p50): ${targets.within10PctOfPlain ? "met" : "NOT met"}`,
+	);
+}
+
+try {
+	await main();
+} finally {
+	cleanup();
+}
