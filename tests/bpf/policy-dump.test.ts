@@ -323,7 +323,8 @@ describe.skipIf(!canRun("tests/bpf/policy-dump.test.ts"))(
 				PIN_ROOT,
 			);
 			expect(noState.code).toBe(1);
-			expect(noState.err).toContain("cannot resolve pod prod/db-0: no terwayd state at");
+			expect(noState.err).toContain("cannot resolve pod prod/db-0: terwayd is not reachable on");
+			expect(noState.err).toContain(`and no terwayd state at ${STATE_DIR}-none/state.db`);
 		});
 
 		test("errors: no pins is exit 1 with the hint, a bad --pod is a usage error (exit 2)", () => {

@@ -1,7 +1,8 @@
 /**
  * `--pod NS/NAME` for `policy dump`: the maps know addresses and label identities, not pod
- * names, so the pod's addresses come from terwayd's own record of its allocations: the state
- * database read-only (works while terwayd is down), else terwayd's /v1/mapping. A pod IP is
+ * names, so the pod's addresses come from terwayd's own record of its allocations: terwayd's
+ * /v1/mapping, else its state database read-only (works while terwayd is down; asked first when
+ * --state-dir is given). A pod IP is
  * accepted as is. A malformed value is a usage error (exit 2), an unknown pod exit 1.
  */
 import { Database } from "bun:sqlite";
@@ -61,21 +62,35 @@ export async function resolvePod(
 	if (ref.kind === "ip") return { ref: ref.ip, addresses: [ref.ip] };
 	const key = `${ref.namespace}/${ref.name}`;
 	const dbPath = join(opts.stateDir ?? DEFAULT_STATE_DIR, "state.db");
-	let addresses = addressesFromState(dbPath, ref.namespace, ref.name);
-	let where = dbPath;
-	if (addresses === undefined) {
-		const socket = socketPath(opts.socket);
+	const fromState = () => {
+		const a = addressesFromState(dbPath, ref.namespace, ref.name);
+		return a && { addresses: a, where: dbPath };
+	};
+	const socket = socketPath(opts.socket);
+	const fromDaemon = async () => {
+		const rows = await new DaemonApi(socket, 2_000).get<MappingRow[]>("/v1/mapping");
+		return { addresses: rows.filter((r) => r.pod === key).map((r) => r.ip), where: `terwayd on ${socket}` };
+	};
+	// An explicit --state-dir is asked first; else the running terwayd (its socket is how a sim node
+	// or a custom install is found), then the default state file (terwayd down).
+	let found = opts.stateDir ? fromState() : undefined;
+	let daemonError: Error | undefined;
+	if (!found) {
 		try {
-			const rows = await new DaemonApi(socket, 2_000).get<MappingRow[]>("/v1/mapping");
-			addresses = rows.filter((r) => r.pod === key).map((r) => r.ip);
-			where = `terwayd on ${socket}`;
+			found = await fromDaemon();
 		} catch (e) {
-			throw new ExitError(
-				`cannot resolve pod ${key}: no terwayd state at ${dbPath} and ${(e as Error).message}; pass the pod's IP to --pod instead`,
-			);
+			daemonError = e as Error;
 		}
 	}
-	if (addresses.length === 0)
-		throw new ExitError(`pod ${key} has no addresses in ${where}: is it on this node?`);
+	found ??= opts.stateDir ? undefined : fromState();
+	if (!found) {
+		throw new ExitError(
+			`cannot resolve pod ${key}: ${daemonError?.message ?? "terwayd did not answer"}, and no terwayd state at ${dbPath}; pass the pod's IP to --pod instead`,
+		);
+	}
+	if (found.addresses.length === 0) {
+		throw new ExitError(`pod ${key} has no addresses in ${found.where}: is it on this node?`);
+	}
+	const addresses = found.addresses;
 	return { ref: key, addresses };
 }
