@@ -18,10 +18,11 @@
  *     ingress and on each peer pod's for egress (an egress rule to any peer with a named port
  *     expands to every pod identity having that port; ipBlock peers have no named ports).
  *
- * Choices where the API leaves room (Cilium behaves the same for the first two):
- *   - ipBlock does not match pod IPs: every pod IP has its own /32 or /128 identity, and the
- *     identity LPM gives the longest prefix, so a pod is only ever matched by pod selectors;
- *     likewise the node's own addresses are HOST, always allowed by the datapath;
+ * Choices where the API leaves room:
+ *   - ipBlock does not match pod IPs (as in Cilium: CIDR rules do not apply to cluster pods):
+ *     every pod IP has its own /32 or /128 identity and the identity LPM gives the longest
+ *     prefix, so a pod is only ever matched by pod selectors; likewise the node's own addresses
+ *     are HOST, always allowed by the datapath (kubelet probes);
  *   - an invalid policy (bad CIDR, except outside cidr, port out of range, endPort < port,
  *     endPort with a named port, unknown protocol, bad selector expression) fails closed: it
  *     still isolates the pods its podSelector selects for its policyTypes (both directions when
@@ -116,8 +117,11 @@ type Group = {
 	id: number;
 };
 
+/** Code-unit order (locale-independent, so ids do not depend on the machine). */
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 const sortedEntries = (r: Record<string, string>): [string, string][] =>
-	Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+	Object.entries(r).sort(([a], [b]) => byText(a, b));
 
 const podKey = (ns: string, nsLabels: Record<string, string>, pod: PodInfo): string =>
 	`pod ${JSON.stringify([
@@ -126,7 +130,7 @@ const podKey = (ns: string, nsLabels: Record<string, string>, pod: PodInfo): str
 		sortedEntries(pod.labels ?? {}),
 		(pod.ports ?? [])
 			.map((p) => [p.name ?? "", p.port, p.protocol] as const)
-			.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+			.sort((a, b) => byText(JSON.stringify(a), JSON.stringify(b))),
 	])}`;
 
 const cidrKey = (cidr: string): string => `cidr ${cidr}`;
@@ -347,7 +351,6 @@ function hostCidr(ip: string): string | undefined {
 }
 
 const podName = (p: PodInfo) => `${p.namespace}/${p.name}`;
-const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 type PodIndex = {
 	hostIps: Set<string>;
