@@ -266,6 +266,7 @@ describe.skipIf(!canRun("e2e: CLI inspection commands in the netns sim"))(
 			const r = inNode("eni", "delete", id, "--yes", "--json");
 			expect(r.code).toBe(0);
 			expect(json(r)).toEqual({ deleted: id, detachedFrom: instanceId, forced: false, overridden: [] });
+			expect(r.err).toContain(`note: terwayd holds ${id} in its pool`);
 			expect(r.err).toContain(`detaching ${id} from ${instanceId}`);
 			expect((await simEnis()).map((e) => e.id)).not.toContain(id);
 			expect(await mutationsSince(seq)).toEqual(["DetachNetworkInterface", "DeleteNetworkInterface"]);

@@ -4,13 +4,20 @@
  * imported when they run.
  */
 import { type Command, Option } from "commander";
-import { examples, jsonOption, outputFormat, outputOption, socketOption } from "../format.ts";
+import {
+	examples,
+	jsonOption,
+	kubeconfigOption,
+	outputFormat,
+	outputOption,
+	socketOption,
+} from "../format.ts";
 import { parseEniId } from "./eni/ids.ts";
 
 const configOption = () =>
 	new Option(
 		"--config <file>",
-		"terwayd's config (JSON/YAML) for cloud credentials and region (eni_conf access_key/access_secret, credential_path, region_id); default: the environment, then the instance RAM role",
+		"terwayd's config (JSON/YAML) for cloud credentials and region (eni_conf access_key/access_secret, credential_path, region_id), over the eni-config ConfigMap's; default: the environment, then the instance RAM role",
 	);
 
 export function registerEni(program: Command): void {
@@ -36,6 +43,7 @@ export function registerEni(program: Command): void {
 		)
 		.option("--problems", "only ENIs with a problem")
 		.addOption(configOption())
+		.addOption(kubeconfigOption())
 		.addOption(socketOption())
 		.addOption(jsonOption())
 		.addOption(outputOption())
@@ -49,10 +57,15 @@ export function registerEni(program: Command): void {
 				"terwayctl eni list --config /etc/eni/eni_conf.json   # credentials from terwayd's config",
 			]),
 		)
-		.action(async (opts: { problems?: boolean; config?: string; socket?: string }, cmd: Command) => {
-			const { eniList } = await import("./eni/index.ts");
-			await eniList({ ...opts, format: outputFormat(cmd) });
-		});
+		.action(
+			async (
+				opts: { problems?: boolean; config?: string; kubeconfig?: string; socket?: string },
+				cmd: Command,
+			) => {
+				const { eniList } = await import("./eni/index.ts");
+				await eniList({ ...opts, format: outputFormat(cmd) });
+			},
+		);
 
 	eni
 		.command("inspect")
@@ -60,6 +73,7 @@ export function registerEni(program: Command): void {
 		.description("everything about one ENI: each IP in each source, its pod, tags, problems (exit 1 on any)")
 		.argument("<id>", "ENI id, eni-xxxx")
 		.addOption(configOption())
+		.addOption(kubeconfigOption())
 		.addOption(socketOption())
 		.addOption(jsonOption())
 		.addOption(outputOption().choices(["json", "yaml"]))
@@ -70,11 +84,13 @@ export function registerEni(program: Command): void {
 				"terwayctl eni inspect eni-bp1g6nzq2pvlz1x0ngys -o yaml",
 			]),
 		)
-		.action(async (id: string, opts: { config?: string; socket?: string }, cmd: Command) => {
-			parseEniId(id); // a usage error before the cloud SDK is even loaded
-			const { eniInspect } = await import("./eni/index.ts");
-			await eniInspect({ ...opts, id, format: outputFormat(cmd) });
-		});
+		.action(
+			async (id: string, opts: { config?: string; kubeconfig?: string; socket?: string }, cmd: Command) => {
+				parseEniId(id); // a usage error before the cloud SDK is even loaded
+				const { eniInspect } = await import("./eni/index.ts");
+				await eniInspect({ ...opts, id, format: outputFormat(cmd) });
+			},
+		);
 
 	eni
 		.command("delete")
@@ -89,6 +105,7 @@ export function registerEni(program: Command): void {
 		)
 		.option("-y, --yes", "do not ask for confirmation (required when stdin is not a terminal)")
 		.addOption(configOption())
+		.addOption(kubeconfigOption())
 		.addOption(socketOption())
 		.addOption(jsonOption())
 		.addOption(outputOption().choices(["json", "yaml"]))
@@ -103,7 +120,7 @@ export function registerEni(program: Command): void {
 		.action(
 			async (
 				id: string,
-				opts: { force?: boolean; yes?: boolean; config?: string; socket?: string },
+				opts: { force?: boolean; yes?: boolean; config?: string; kubeconfig?: string; socket?: string },
 				cmd: Command,
 			) => {
 				parseEniId(id);

@@ -82,6 +82,12 @@ export async function eniDelete(opts: EniDeleteOptions): Promise<void> {
 			`refusing to delete ${id}: ${soft.join("; ")}; pass --force to delete it anyway; nothing changed`,
 		);
 
+	if (v?.seen.daemon)
+		say(
+			style.yellow(
+				`note: terwayd holds ${id} in its pool; it sees it gone when it next reconciles with the cloud`,
+			),
+		);
 	if (!opts.yes) {
 		const interactive = opts.interactive ?? Boolean(process.stdin.isTTY);
 		if (!interactive)

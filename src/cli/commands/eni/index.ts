@@ -44,8 +44,7 @@ const SOURCE_NAMES = {
 export function sourceLines(state: SourcesDoc): string[] {
 	return (Object.keys(SOURCE_NAMES) as (keyof SourcesDoc)[]).flatMap((k) => {
 		const s = state[k];
-		if (s.ok) return [];
-		if (s.error) return [`${SOURCE_NAMES[k]}: ${s.error}`];
+		if (s.error) return [`${SOURCE_NAMES[k]}: ${s.error}${s.note ? `; ${s.note}` : ""}`];
 		return s.note ? [`${SOURCE_NAMES[k]}: ${s.note}`] : [];
 	});
 }

@@ -3,8 +3,9 @@
  * metadata's MAC tree, terwayd's /v1/enis and the local links. Each source may fail on its own;
  * its failure is recorded (one line) and the others still answer.
  *
- * Cloud configuration comes from the same places as terwayd's: `--config FILE` (the daemon config;
- * eni_conf `access_key`/`access_secret`, `credential_path`, `region_id`), else the environment
+ * Cloud configuration comes from the same places as terwayd's: the cluster's `kube-system/eni-config`
+ * ConfigMap (`--kubeconfig`, else $KUBECONFIG, else in-cluster) with `--config FILE` (the daemon
+ * config) over it — eni_conf `access_key`/`access_secret`, `credential_path`, `region_id` — else the environment
  * (`ALIBABA_CLOUD_ACCESS_KEY_ID`/`SECRET`, `TERWAY_CREDENTIAL_FILE`, `ECS_ENDPOINT`, ...), else the
  * instance RAM role through metadata (src/cloud/credentials.ts). The region defaults to metadata's.
  */
@@ -24,8 +25,10 @@ import { type Sources, TAG_INSTANCE } from "./merge.ts";
 
 export type SourceOptions = {
 	socket?: string | undefined;
-	/** terwayd's config file, for the cloud credentials and region. */
+	/** terwayd's config file, for the cloud credentials and region (over the ConfigMap's). */
 	config?: string | undefined;
+	/** Where the eni-config ConfigMap is read (default $KUBECONFIG, else in-cluster, else not). */
+	kubeconfig?: string | undefined;
 };
 
 export type SourceState = { ok: boolean; error?: string; note?: string };
@@ -44,9 +47,10 @@ type CloudConfig = {
 	credentialPath?: string;
 	regionId?: string;
 };
+type Json = Record<string, unknown>;
 
-/** The cloud keys of a daemon config file (`eni_conf` object or JSON string). */
-export function cloudConfigFrom(path: string): CloudConfig {
+/** A daemon config file: its `eni_conf` (object, or a JSON string as in the ConfigMap) and its top level. */
+export function readConfigFile(path: string): { eniConf: Json; top: Json } {
 	let raw: unknown;
 	try {
 		const text = readFileSync(path, "utf8");
@@ -54,7 +58,8 @@ export function cloudConfigFrom(path: string): CloudConfig {
 	} catch (e) {
 		throw new ExitError(`--config ${path}: ${(e as Error).message}`, EXIT.usage);
 	}
-	let conf = (raw as { eni_conf?: unknown })?.eni_conf ?? raw;
+	const top = (raw ?? {}) as Json;
+	let conf = top.eni_conf ?? raw;
 	if (typeof conf === "string") {
 		try {
 			conf = JSON.parse(conf);
@@ -62,16 +67,50 @@ export function cloudConfigFrom(path: string): CloudConfig {
 			throw new ExitError(`--config ${path}: eni_conf is a string but not JSON`, EXIT.usage);
 		}
 	}
-	const o = (conf ?? {}) as Record<string, unknown>;
-	const str = (k: string) => (typeof o[k] === "string" && o[k] !== "" ? (o[k] as string) : undefined);
-	const top = (raw ?? {}) as Record<string, unknown>;
-	const region = str("region_id") ?? (typeof top.region === "string" ? top.region : undefined);
+	return { eniConf: (conf ?? {}) as Json, top };
+}
+
+/** The cloud keys of an eni_conf (Terway's names) and a daemon config's top-level `region`. */
+export function cloudKeys(eniConf: Json, top: Json = {}): CloudConfig {
+	const str = (o: Json, k: string) =>
+		typeof o[k] === "string" && o[k] !== "" ? (o[k] as string) : undefined;
+	const region = str(eniConf, "region_id") ?? str(top, "region");
+	const id = str(eniConf, "access_key");
+	const secret = str(eniConf, "access_secret");
+	const file = str(eniConf, "credential_path");
 	return {
-		...(str("access_key") ? { accessKeyId: str("access_key") } : {}),
-		...(str("access_secret") ? { accessKeySecret: str("access_secret") } : {}),
-		...(str("credential_path") ? { credentialPath: str("credential_path") } : {}),
+		...(id ? { accessKeyId: id } : {}),
+		...(secret ? { accessKeySecret: secret } : {}),
+		...(file ? { credentialPath: file } : {}),
 		...(region ? { regionId: region } : {}),
 	};
+}
+
+/** The cloud keys of a daemon config file. */
+export function cloudConfigFrom(path: string): CloudConfig {
+	const { eniConf, top } = readConfigFile(path);
+	return cloudKeys(eniConf, top);
+}
+
+/**
+ * `eni_conf` of the cluster's `kube-system/eni-config` ConfigMap, terwayd's base config, when a
+ * kubeconfig is given (flag, else $KUBECONFIG) or we run in a pod. Undefined without a cluster;
+ * a read failure is a note, not an error (the environment may still hold credentials).
+ */
+export async function clusterEniConf(kubeconfig?: string): Promise<{ eniConf?: Json; note?: string }> {
+	const { KubeClient, loadKubeConfig } = await import("../../../k8s/client.ts");
+	const file = kubeconfig || process.env.KUBECONFIG || undefined;
+	try {
+		const loaded = loadKubeConfig(file ? { kubeconfig: file } : {});
+		if (!loaded) return {};
+		const kube = new KubeClient(loaded, { timeoutMs: 5_000 });
+		const cm = await kube.core.readNamespacedConfigMap({ name: "eni-config", namespace: "kube-system" });
+		const text = cm.data?.eni_conf;
+		if (text === undefined) return { note: "ConfigMap kube-system/eni-config has no eni_conf" };
+		return { eniConf: JSON.parse(text) as Json };
+	} catch (e) {
+		return { note: `ConfigMap kube-system/eni-config not read (${errorLine(e)})` };
+	}
 }
 
 /** The CLI's ECS client: terwayd's sources, and short status polls (a person is waiting). */
@@ -124,7 +163,10 @@ async function fromMetadata(md: MetadataClient) {
 
 /** Everything, each source on its own; throws only when no instance can be named at all. */
 export async function gather(opts: SourceOptions): Promise<Gathered> {
-	const cfg = opts.config ? cloudConfigFrom(opts.config) : {};
+	// terwayd's order: the ConfigMap's eni_conf, the config file's over it
+	const file = opts.config ? readConfigFile(opts.config) : undefined;
+	const cluster = await clusterEniConf(opts.kubeconfig);
+	const cfg = cloudKeys({ ...cluster.eniConf, ...file?.eniConf }, file?.top);
 	const md = cliMetadataClient();
 	const api = new DaemonApi(socketPath(opts.socket));
 	const [meta, daemon, status] = await Promise.allSettled([
@@ -185,9 +227,9 @@ export async function gather(opts: SourceOptions): Promise<Gathered> {
 			const byId = new Map<string, Eni>();
 			for (const e of [...attached, ...tagged]) byId.set(e.eniId, e);
 			sources.cloud = [...byId.values()];
-			state.cloud = { ok: true };
+			state.cloud = { ok: true, ...(cluster.note ? { note: cluster.note } : {}) };
 		} catch (e) {
-			state.cloud = fail(e);
+			state.cloud = { ...fail(e), ...(cluster.note ? { note: cluster.note } : {}) };
 		}
 	}
 	return { sources, state, regionId, ecs };
