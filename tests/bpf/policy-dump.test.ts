@@ -337,6 +337,11 @@ describe.skipIf(!canRun("tests/bpf/policy-dump.test.ts"))(
 			const bad = cli("dump", "--pod", "prod", "--pin-root", PIN_ROOT);
 			expect(bad.code).toBe(2);
 			expect(bad.err).toContain('--pod "prod": expected NAMESPACE/NAME');
+			const port = cli("dump", "--port", "80", "--pin-root", PIN_ROOT);
+			expect(port.code).toBe(2);
+			expect(port.err).toContain("--port (and --proto) describe a flow: use them with --flow SRC,DST");
+			const addr = cli("explain", FE, "db-0", "--port", "80", "--pin-root", PIN_ROOT);
+			expect(addr).toEqual({ code: 2, out: "", err: 'terwayctl: destination "db-0": not an IP address\n' });
 		});
 	},
 );

@@ -4,6 +4,7 @@
  * (policy/dump.ts, policy/explain.ts) are imported lazily when the command runs.
  */
 import { type Command, Option } from "commander";
+import { EXIT, ExitError } from "../errors.ts";
 import { examples, jsonOption, outputFormat, outputOption, socketOption } from "../format.ts";
 
 const pinRootOption = () =>
@@ -57,6 +58,9 @@ export function registerPolicy(program: Command): void {
 				const [src, dst] = splitFlow(opts.flow);
 				await policyExplain({ ...opts, src, dst, format: outputFormat(cmd) });
 				return;
+			}
+			if (opts.port !== undefined) {
+				throw new ExitError("--port (and --proto) describe a flow: use them with --flow SRC,DST", EXIT.usage);
 			}
 			const { policyDump } = await import("./policy/dump.ts");
 			await policyDump({ ...opts, format: outputFormat(cmd) });
