@@ -157,8 +157,15 @@ async function fromMetadata(md: MetadataClient) {
 		md.primaryMac(),
 		md.macs(),
 	]);
-	const enis: MetadataEni[] = await Promise.all(macs.map((mac) => md.eni(mac)));
-	return { instanceId, regionId, primaryMac: primaryMac.toLowerCase(), enis };
+	// a MAC can be listed while its details are already (detach) or not yet (attach) there: skip it, say so
+	const got = await Promise.allSettled(macs.map((mac) => md.eni(mac)));
+	const enis: MetadataEni[] = [];
+	const partial: string[] = [];
+	got.forEach((r, i) => {
+		if (r.status === "fulfilled") enis.push(r.value);
+		else partial.push(`MAC ${macs[i]} is listed but its details are not readable (${errorLine(r.reason)})`);
+	});
+	return { instanceId, regionId, primaryMac: primaryMac.toLowerCase(), enis, partial };
 }
 
 /** Everything, each source on its own; throws only when no instance can be named at all. */
@@ -176,7 +183,10 @@ export async function gather(opts: SourceOptions): Promise<Gathered> {
 	]);
 	const state: Gathered["state"] = {
 		cloud: { ok: false },
-		metadata: meta.status === "fulfilled" ? { ok: true } : fail(meta.reason),
+		metadata:
+			meta.status === "fulfilled"
+				? { ok: true, ...(meta.value.partial.length ? { note: meta.value.partial.join("; ") } : {}) }
+				: fail(meta.reason),
 		daemon: daemon.status === "fulfilled" ? { ok: true } : fail(daemon.reason),
 		kernel: { ok: false },
 	};
