@@ -1,0 +1,47 @@
+import { describe, expect, test } from "bun:test";
+import { Command } from "commander";
+import { examples, isDocument, outputFormat, outputOption, renderDocument } from "./format.ts";
+
+function parsed(args: string[]) {
+	const program = new Command("t")
+		.option("--json")
+		.configureOutput({ writeErr: () => {} })
+		.exitOverride();
+	let got: ReturnType<typeof outputFormat> | undefined;
+	program
+		.command("x")
+		.option("--json")
+		.addOption(outputOption())
+		.action((_o, cmd: Command) => {
+			got = outputFormat(cmd);
+		});
+	program.parse(["node", "t", ...args]);
+	return got;
+}
+
+describe("output conventions", () => {
+	test("--json (the command's or the program's) wins over -o; default table", () => {
+		expect(parsed(["x"])).toBe("table");
+		expect(parsed(["x", "-o", "wide"])).toBe("wide");
+		expect(parsed(["x", "-o", "yaml"])).toBe("yaml");
+		expect(parsed(["x", "-o", "yaml", "--json"])).toBe("json");
+		expect(parsed(["--json", "x", "-o", "wide"])).toBe("json");
+		expect(() => parsed(["x", "-o", "xml"])).toThrow("Allowed choices are json, yaml, wide");
+		expect(isDocument("yaml")).toBe(true);
+		expect(isDocument("wide")).toBe(false);
+	});
+
+	test("documents: JSON indented, YAML without undefined, both newline-terminated", () => {
+		const doc = { a: 1, b: undefined, c: [{ d: "x:y" }], e: null };
+		expect(renderDocument(doc, "json")).toBe(
+			'{\n  "a": 1,\n  "c": [\n    {\n      "d": "x:y"\n    }\n  ],\n  "e": null\n}\n',
+		);
+		const y = renderDocument(doc, "yaml");
+		expect(y.endsWith("\n")).toBe(true);
+		expect(Bun.YAML.parse(y)).toEqual({ a: 1, c: [{ d: "x:y" }], e: null });
+	});
+
+	test("examples block", () => {
+		expect(examples(["a", "b"])).toBe("\nExamples:\n  a\n  b");
+	});
+});
