@@ -139,6 +139,22 @@ describe.skipIf(!canRun("e2e: terwayctl diagnose in the netns sim"))(
 				expect(ok).toContain(id);
 		}, 60_000);
 
+		test("diagnose pod: IPs, ENI, host veth, the rule and table out and in, the policy verdict for a peer", () => {
+			const r = diagnose(N1, ["pod", "default/a", "--to", `${b.v4}:80`]);
+			const p = r.doc as PodPath;
+			expect(r.code).toBe(0);
+			expect(p.ips).toContain(a.v4);
+			const v4 = p.paths.find((x) => x.ip === a.v4)!;
+			expect(v4.egress.rule).toBe(`2048: from ${a.v4}/32 lookup ${p.routeTable}`);
+			expect(
+				v4.egress.routes.some((x) => x.startsWith("default via ") && x.endsWith(`dev ${p.eni.link}`)),
+			).toBe(true);
+			expect(v4.ingress.routes).toEqual([`${a.v4}/32 dev ${p.hostVeth}`]);
+			// terwayd enforces NetworkPolicy in the sim (maps pinned under the node's TERWAY_BPF_PIN_ROOT)
+			if (p.policy?.verdict) expect(p.policy.verdict.allowed).toBe(true);
+			else console.warn(`SKIP policy verdict: ${p.policy?.note}`);
+		}, 60_000);
+
 		test("a deleted pod rule: kernel.pod-datapath names the pod, the missing rule and how to restore it", async () => {
 			const ns = w.nodeNs(N1);
 			const rules = sh(["ip", "-n", ns, "-4", "rule", "show"]).out;
@@ -179,11 +195,18 @@ describe.skipIf(!canRun("e2e: terwayctl diagnose in the netns sim"))(
 		}, 60_000);
 
 		test("an IP unassigned behind terwayd's back: mapping.cloud names the pod, the cloud layer and the fix", async () => {
+			// an ENI's primary IP cannot be unassigned (and the pool may hand it to a pod): pick a pod
+			// holding a secondary IP, adding one if a and b both hold primaries
+			const primaries = new Set((await w.daemon<EniInfo[]>(N1, "/v1/enis")).map((e) => e.primaryIp));
+			let victim = [b, a].find((p) => !primaries.has(p.v4));
+			if (!victim) {
+				await w.addPod("c", N1);
+				victim = await w.pod("c");
+			}
+			expect(primaries.has(victim.v4)).toBe(false);
 			const enis = await w.daemon<EniInfo[]>(N1, "/v1/enis");
-			const eni = enis.find((e) => e.ips.some((x) => x.ip === b.v4))!;
+			const eni = enis.find((e) => e.ips.some((x) => x.ip === victim.v4))!;
 			expect(eni).toBeDefined();
-			// an ENI's primary IP cannot be unassigned: use the pod whose IP is a secondary one
-			expect(b.v4 === eni.primaryIp ? "b holds the ENI primary IP" : "secondary").toBe("secondary");
 			const env = nodeEnv(N1);
 			const ecs = new AliyunEcs({
 				regionId: env.REGION_ID!,
@@ -197,14 +220,14 @@ describe.skipIf(!canRun("e2e: terwayctl diagnose in the netns sim"))(
 					accessKeySecret: env.ALIBABA_CLOUD_ACCESS_KEY_SECRET!,
 				}),
 			});
-			await ecs.unassignIpv4(eni.id, [b.v4]);
+			await ecs.unassignIpv4(eni.id, [victim.v4]);
 			const r = diagnose(N1);
 			expect(r.code).toBe(1);
-			const f = problems(r.doc as DiagnoseReport).filter((x) => x.subject === "default/b");
+			const f = problems(r.doc as DiagnoseReport).filter((x) => x.subject === `default/${victim.name}`);
 			expect(f.map((x) => [x.id, x.layer, x.severity])).toContainEqual(["mapping.cloud", "cloud", "error"]);
 			const m = f.find((x) => x.id === "mapping.cloud")!;
-			expect(m.message).toContain(`the cloud does not list ${b.v4} on ${eni.id}`);
-			expect(m.fix).toContain("kubectl delete pod -n default b");
+			expect(m.message).toContain(`the cloud does not list ${victim.v4} on ${eni.id}`);
+			expect(m.fix).toContain(`kubectl delete pod -n default ${victim.name}`);
 		}, 60_000);
 
 		test("wrong credentials: cloud.credentials is an error with the cloud's code and the AccessKey fix", () => {

@@ -18,6 +18,7 @@ import type {
 	EniInfo,
 	GcReport,
 	MappingRow,
+	PolicyResponse,
 	StatusResponse,
 } from "../../../daemon/api-types.ts";
 import type { Finding } from "./findings.ts";
@@ -51,9 +52,14 @@ export interface KernelPort {
 /** One policy verdict (src/core/policy explain), when the policy maps exist. */
 export type PolicyVerdict = { allowed: boolean; reason: string; rule?: string };
 
+/** The pinned policy maps of this node, read once (src/linux/bpf PolicyMaps + core/policy explain). */
 export interface PolicyPort {
 	/** Where the maps are pinned. */
 	readonly where: string;
+	/** Entries in terway_ipid and terway_policy. */
+	readonly entries: { ips: number; policy: number };
+	/** Whether `ip` has an identity entry flagged as a pod on this node (TERWAY_EP_LOCAL). */
+	localPod(ip: string): boolean;
 	explain(q: { from: string; to: string; port?: number; proto?: string }): PolicyVerdict;
 }
 
@@ -111,6 +117,9 @@ export class DiagnoseContext {
 	}
 	gc(): Promise<GcReport> {
 		return this.#get("/v1/gc");
+	}
+	policyStatus(): Promise<PolicyResponse> {
+		return this.#get("/v1/policy");
 	}
 	pod(podKey: string, containerId?: string): Promise<AllocResponse> {
 		const [ns, name] = podKey.split("/") as [string, string];

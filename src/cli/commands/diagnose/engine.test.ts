@@ -321,6 +321,46 @@ describe("diagnose engine", () => {
 		expect(r.findings.some((f) => f.id === "config.conflist")).toBe(true);
 	});
 
+	test("eBPF: a pod IP missing from the identity map and a policy that did not compile are warnings", async () => {
+		const policy = () => ({
+			where: "/sys/fs/bpf/terway",
+			entries: { ips: 3, policy: 2 },
+			localPod: (ip: string) => ip !== "10.0.1.5",
+			explain: () => ({ allowed: true, reason: "not isolated" }),
+		});
+		const agent = {
+			enabled: true,
+			policies: [{ policy: "default/deny", ok: false, message: "ipBlock.cidr 10.0.0.0/33: invalid" }],
+			identities: 3,
+			entries: { ips: 3, policy: 2 },
+			syncs: 1,
+		};
+		const d = { ...deps({ daemon: { ...healthy(), "/v1/policy": agent }, conflist: CONFLIST }), policy };
+		const r = await runChecks(d);
+		expect(problems(r).sort()).toEqual(["ebpf.identity default/web", "ebpf.policy default/deny"]);
+		expect(r.findings.find((f) => f.id === "ebpf.maps")).toMatchObject({
+			severity: "ok",
+			subject: "/sys/fs/bpf/terway",
+		});
+	});
+
+	test("eBPF: no maps and terwayd says policy is off: one info finding with its reason", async () => {
+		const agent = {
+			enabled: false,
+			reason: "standalone",
+			policies: [],
+			identities: 0,
+			entries: { ips: 0, policy: 0 },
+			syncs: 0,
+		};
+		const r = await runChecks(deps({ daemon: { ...healthy(), "/v1/policy": agent }, conflist: CONFLIST }));
+		expect(r.findings.find((f) => f.id === "ebpf.maps")).toMatchObject({
+			severity: "info",
+			message:
+				"policy maps not found: NetworkPolicy is not enforced on this node (terwayd: network policy is off: standalone)",
+		});
+	});
+
 	test("progress is reported once per check, in order", async () => {
 		const seen: string[] = [];
 		await runChecks(deps({ daemon: healthy(), conflist: CONFLIST }), {

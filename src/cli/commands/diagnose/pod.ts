@@ -87,15 +87,33 @@ export async function podPath(deps: DiagnoseDeps, o: PodOptions): Promise<PodPat
 	if (kernel) {
 		const hp = hostPlan(plan);
 		const drift = podDrift(hp, { host: kernel.observeHost(hp), pod: undefined });
+		const progs = drift.filter(([, , bpf]) => bpf);
+		if (progs.length)
+			findings.push(
+				finding({
+					id: "ebpf.attach",
+					layer: "ebpf",
+					severity: "error",
+					subject: key,
+					message: progs.map(([d]) => d.replace(/^host: /, "")).join("; "),
+					fix: `delete the pod so kubelet recreates it (kubectl delete pod -n ${ref.namespace} ${ref.name}); the plugin attaches the pinned programs`,
+				}),
+			);
 		findings.push(
-			drift.length
+			drift.length - progs.length
 				? finding({
 						id: "kernel.pod-datapath",
 						layer: "kernel",
 						severity: "error",
 						subject: key,
-						message: drift.map(([d]) => d.replace(/^host: /, "")).join("; "),
-						fix: `delete the pod so kubelet recreates it (kubectl delete pod -n ${ref.namespace} ${ref.name}), or restore by hand: ${drift.map(([, op]) => op.replace(/^host: /, "")).join("; ")}`,
+						message: drift
+							.filter(([, , bpf]) => !bpf)
+							.map(([d]) => d.replace(/^host: /, ""))
+							.join("; "),
+						fix: `delete the pod so kubelet recreates it (kubectl delete pod -n ${ref.namespace} ${ref.name}), or restore by hand: ${drift
+							.filter(([, , bpf]) => !bpf)
+							.map(([, op]) => op.replace(/^host: /, ""))
+							.join("; ")}`,
 					})
 				: finding({
 						id: "kernel.pod-datapath",
@@ -108,11 +126,15 @@ export async function podPath(deps: DiagnoseDeps, o: PodOptions): Promise<PodPat
 		const view = kernel.hostView();
 		for (const ip of ips) {
 			const fam = ip.includes(":") ? 6 : 4;
+			// the pod's packets arrive on its host veth: a rule for another iif (terwayd's ENI-primary
+			// `from <ip> iif lo`), an oif or a fwmark does not take them
 			const out = view.rules
 				.filter((r) => r.family === fam && bare(r.from) === ip && !r.to)
+				.filter((r) => (!r.iif || r.iif === plan.hostLink) && !r.oif && !r.fwmark)
 				.sort((a, b) => a.priority - b.priority)[0];
 			const inn = view.rules
 				.filter((r) => r.family === fam && bare(r.to) === ip && !r.from)
+				.filter((r) => !r.iif && !r.oif && !r.fwmark)
 				.sort((a, b) => a.priority - b.priority)[0];
 			const table = out?.table;
 			paths.push({

@@ -8,7 +8,7 @@
 import type { Datapath as ConfigDatapath } from "../../../../core/config/types.ts";
 import { parseNetConf, type TerwayOptions } from "../../../../plugin/netconf.ts";
 import { errorLine } from "../../../errors.ts";
-import type { Check, DiagnoseContext } from "../context.ts";
+import type { Check, DiagnoseContext, PolicyPort } from "../context.ts";
 import { type Finding, finding } from "../findings.ts";
 
 export type ParsedConflist =
@@ -132,13 +132,70 @@ export const conflistCheck: Check = {
 	},
 };
 
+/** Findings of the pinned policy maps against terwayd's allocations and its policy agent. */
+async function policyFindings(ctx: DiagnoseContext, maps: PolicyPort): Promise<Finding[]> {
+	const out: Finding[] = [
+		finding({
+			id: "ebpf.maps",
+			layer: "ebpf",
+			severity: "ok",
+			subject: maps.where,
+			message: `policy maps pinned and readable: ${maps.entries.ips} address(es), ${maps.entries.policy} rule entr${maps.entries.policy === 1 ? "y" : "ies"}`,
+		}),
+	];
+	if (!(await ctx.daemonUp())) return out;
+	const missing = (await ctx.mapping()).filter(
+		(r) => r.state === "allocated" && r.pod && !maps.localPod(r.ip),
+	);
+	for (const r of missing)
+		out.push(
+			finding({
+				id: "ebpf.identity",
+				layer: "ebpf",
+				severity: "warn",
+				subject: r.pod ?? r.ip,
+				message: `${r.ip} (allocated to ${r.pod}) has no local pod identity in terway_ipid: its NetworkPolicy is not enforced as compiled`,
+				fix: "terwayd's policy agent writes it when it sees the pod: check `terwayctl policy dump` and terwayd's log (informer errors); restarting terwayd rewrites the maps' diff",
+			}),
+		);
+	let agent: Awaited<ReturnType<DiagnoseContext["policyStatus"]>> | undefined;
+	try {
+		agent = await ctx.policyStatus();
+	} catch {
+		return out; // an older terwayd without /v1/policy
+	}
+	for (const p of agent.policies.filter((x) => !x.ok))
+		out.push(
+			finding({
+				id: "ebpf.policy",
+				layer: "ebpf",
+				severity: "warn",
+				subject: p.policy,
+				message: `NetworkPolicy not applied: ${p.message}`,
+				fix: `fix the policy (kubectl -n ${p.policy.split("/")[0]} edit networkpolicy ${p.policy.split("/")[1] ?? ""}); terwayd recompiles on change`,
+			}),
+		);
+	if (agent.lastError)
+		out.push(
+			finding({
+				id: "ebpf.sync",
+				layer: "ebpf",
+				severity: "warn",
+				subject: maps.where,
+				message: `terwayd's last policy map write failed: ${agent.lastError}`,
+				fix: "read terwayd's log; the next policy or pod change retries the write (or restart terwayd)",
+			}),
+		);
+	return out;
+}
+
 export const ebpfCheck: Check = {
 	id: "ebpf",
 	title: "eBPF policy maps",
 	async run(ctx: DiagnoseContext): Promise<Finding[]> {
-		let where: string | undefined;
+		let maps: PolicyPort | undefined;
 		try {
-			where = ctx.deps.policy?.()?.where;
+			maps = ctx.deps.policy?.();
 		} catch (e) {
 			return [
 				finding({
@@ -151,23 +208,24 @@ export const ebpfCheck: Check = {
 				}),
 			];
 		}
+		if (maps) return policyFindings(ctx, maps);
+		let why = "";
+		try {
+			if (await ctx.daemonUp()) {
+				const a = await ctx.policyStatus();
+				if (!a.enabled) why = ` (terwayd: network policy is off${a.reason ? `: ${a.reason}` : ""})`;
+			}
+		} catch {
+			// older terwayd: no /v1/policy
+		}
 		return [
-			where
-				? finding({
-						id: "ebpf.maps",
-						layer: "ebpf",
-						severity: "ok",
-						subject: where,
-						message: "policy maps are pinned and readable",
-					})
-				: finding({
-						id: "ebpf.maps",
-						layer: "ebpf",
-						severity: "info",
-						subject: "",
-						message:
-							"policy maps not found: NetworkPolicy enforcement is off on this node (or not built yet)",
-					}),
+			finding({
+				id: "ebpf.maps",
+				layer: "ebpf",
+				severity: "info",
+				subject: "",
+				message: `policy maps not found: NetworkPolicy is not enforced on this node${why}`,
+			}),
 		];
 	},
 };

@@ -82,13 +82,35 @@ export function hostPlan(plan: Plan): Plan {
 	return { ...plan, ops: plan.ops.filter((o) => o.side === "host") };
 }
 
-/** Per-op drift of `plan` against what `observe` read: [message, the op that restores it]. */
-export function podDrift(plan: Plan, observed: Parameters<typeof checkPlan>[1]): [string, string][] {
-	const out: [string, string][] = [];
+/**
+ * Per-op drift of `plan` against what `observe` read: [message, the op that restores it, whether
+ * it is an eBPF program attachment (the ebpf layer) rather than links/routes/rules (kernel)].
+ */
+export function podDrift(plan: Plan, observed: Parameters<typeof checkPlan>[1]): [string, string, boolean][] {
+	const out: [string, string, boolean][] = [];
 	for (const op of plan.ops) {
-		for (const d of checkPlan({ ...plan, ops: [op] }, observed)) out.push([d, formatOp(op)]);
+		for (const d of checkPlan({ ...plan, ops: [op] }, observed)) out.push([d, formatOp(op), op.op === "bpf"]);
 	}
 	return out;
+}
+
+/** The finding of one pod's drift in one layer. */
+function driftFinding(
+	pod: { pod: string; containerId: string; ips: string[] },
+	alloc: AllocResponse,
+	layer: "kernel" | "ebpf",
+	drift: [string, string, boolean][],
+): Finding {
+	const restore = drift.map(([, op]) => op.replace(/^host: /, "")).join("; ");
+	return finding({
+		id: layer === "kernel" ? "kernel.pod-datapath" : "ebpf.attach",
+		layer,
+		severity: "error",
+		subject: pod.pod,
+		message: `${pod.ips.join(", ")} via ${alloc.eni.id} (${alloc.eni.link}, table ${alloc.routeTable}): ${drift.map(([d]) => d.replace(/^host: /, "")).join("; ")}`,
+		fix: `re-run the pod's network setup: delete the pod so kubelet recreates it (kubectl delete pod ${podArgs(pod.pod)})${layer === "kernel" ? `, or restore by hand: ${restore}` : ` (it attaches: ${restore})`}`,
+		details: { containerId: pod.containerId, drift: drift.map(([d, op]) => ({ drift: d, restore: op })) },
+	});
 }
 
 /** The pods terwayd holds on this node: unique (pod, containerId) of allocated rows. */
@@ -146,17 +168,10 @@ async function podDatapathFindings(ctx: DiagnoseContext, rows: MappingRow[]): Pr
 			good++;
 			continue;
 		}
-		out.push(
-			finding({
-				id: "kernel.pod-datapath",
-				layer: "kernel",
-				severity: "error",
-				subject: p.pod,
-				message: `${p.ips.join(", ")} via ${alloc.eni.id} (${alloc.eni.link}, table ${alloc.routeTable}): ${drift.map(([d]) => d.replace(/^host: /, "")).join("; ")}`,
-				fix: `re-run the pod's network setup: delete the pod so kubelet recreates it (kubectl delete pod ${podArgs(p.pod)}), or restore by hand: ${drift.map(([, op]) => op.replace(/^host: /, "")).join("; ")}`,
-				details: { containerId: p.containerId, drift: drift.map(([d, op]) => ({ drift: d, restore: op })) },
-			}),
-		);
+		const links = drift.filter(([, , bpf]) => !bpf);
+		const progs = drift.filter(([, , bpf]) => bpf);
+		if (links.length) out.push(driftFinding(p, alloc, "kernel", links));
+		if (progs.length) out.push(driftFinding(p, alloc, "ebpf", progs));
 	}
 	if (good > 0 || pods.length === 0)
 		out.push(
