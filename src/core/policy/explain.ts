@@ -5,7 +5,7 @@
  * enforcement points on this node: the source pod's egress and the destination pod's ingress.
  * Pure.
  */
-import { formatCIDR, networkOf, parseIP } from "../net/ip.ts";
+import { formatCIDR, parseIP } from "../net/ip.ts";
 import { ISOLATION_RULE_BASE, isolationRuleId, parseIsolationName } from "./compile.ts";
 import {
 	type Direction,
@@ -86,10 +86,12 @@ export function describeTraffic(proto: number, port?: number): string {
  * longest down.
  */
 export function lookupIp(state: MapState, ip: string): IpEntry | undefined {
-	const a = parseIP(ip);
-	for (let len = a.bytes.length * 8; len >= 0; len--) {
-		const e = state.ips.get(formatCIDR(networkOf({ ...a, prefixlen: len })));
+	const bytes = new Uint8Array(parseIP(ip).bytes);
+	for (let len = bytes.length * 8; len >= 0; len--) {
+		// bytes holds the address with the bits from `len` on cleared
+		const e = state.ips.get(formatCIDR({ bytes, prefixlen: len }));
 		if (e) return e;
+		if (len > 0) bytes[(len - 1) >> 3]! &= ~(0x80 >> ((len - 1) & 7));
 	}
 	return undefined;
 }
