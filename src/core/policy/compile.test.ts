@@ -4,7 +4,7 @@
  * `explain` must give for them. Then the validation rows and the shape of the map entries.
  */
 import { describe, expect, test } from "bun:test";
-import { compile, isolationRuleId } from "./compile.ts";
+import { clipName, compile, isolationRuleId } from "./compile.ts";
 import { explain } from "./explain.ts";
 import {
 	allow,
@@ -915,6 +915,37 @@ describe("map entries", () => {
 		expect(explain(r.state, { src: "192.168.0.2", dst: IP.web, proto: "TCP", port: 8080 }).reason).toContain(
 			"no rule allows world",
 		);
+	});
+	test("names fit the maps (119 bytes): long label sets and policy names are clipped, rule names keep their rule", () => {
+		const labels = {
+			"app.kubernetes.io/name": "a-rather-long-application-name",
+			"app.kubernetes.io/instance": "production-eu-central-1",
+			"helm.sh/chart": "application-1.2.3",
+			"pod-template-hash": "5d8f7c9b6",
+		};
+		const long = "p".repeat(200);
+		const r = compile(
+			input(
+				[np(long, { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: labels } }] }] })],
+				{
+					pods: [
+						...pods,
+						{ namespace: "default", name: "helm", labels, ips: ["10.0.0.99"], local: true, ports: [] },
+					],
+				},
+			),
+		);
+		const utf8 = (s: string) => new TextEncoder().encode(s).length;
+		for (const n of [...r.state.idNames.values(), ...r.state.ruleNames.values()])
+			expect(utf8(n)).toBeLessThanOrEqual(119);
+		const id = r.state.ips.get("10.0.0.99/32")!.identity;
+		expect(r.state.idNames.get(id)).toStartWith(
+			"pod default/app.kubernetes.io/instance=production-eu-central-1,",
+		);
+		expect(r.state.idNames.get(id)).toEndWith("...");
+		const rule = r.rules.get(`default/${long} ingress[0]`)!;
+		expect(r.state.ruleNames.get(rule)).toMatch(/^default\/p+\.\.\. ingress\[0\]$/);
+		expect(clipName("é".repeat(100))).toBe(`${"é".repeat(58)}...`);
 	});
 	test("a port range is written as its LPM prefixes", () => {
 		const r = compile(

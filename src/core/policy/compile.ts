@@ -70,8 +70,35 @@ import {
 
 /** terway_rules ids at and above this are isolation records, not rules. */
 export const ISOLATION_RULE_BASE = 0x80000000;
-/** Longest name the maps keep (TERWAY_NAME_LEN minus the NUL). */
+/** Longest name, in UTF-8 bytes, the maps keep (TERWAY_NAME_LEN minus the NUL). */
 export const NAME_MAX = 119;
+
+const utf8Length = (s: string): number => {
+	let n = 0;
+	for (const ch of s) {
+		const c = ch.codePointAt(0)!;
+		n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+	}
+	return n;
+};
+
+/**
+ * `name` cut to NAME_MAX UTF-8 bytes for terway_idnames / terway_rules: the end of `name` is
+ * replaced by "..." (keeping `tail`, e.g. " ingress[0]", when `name` ends with it).
+ */
+export function clipName(name: string, tail = ""): string {
+	if (utf8Length(name) <= NAME_MAX) return name;
+	const keep = tail !== "" && name.endsWith(tail) ? tail : "";
+	let head = "";
+	let bytes = utf8Length(keep) + 3;
+	for (const ch of name.slice(0, name.length - keep.length)) {
+		const b = utf8Length(ch);
+		if (bytes + b > NAME_MAX) break;
+		head += ch;
+		bytes += b;
+	}
+	return `${head}...${keep}`;
+}
 /** The automatic namespace label (Kubernetes >= 1.21). */
 export const NS_NAME_LABEL = "kubernetes.io/metadata.name";
 
@@ -85,7 +112,7 @@ export function isolationName(direction: Direction, policies: readonly string[])
 	for (let n = policies.length; n > 0; n--) {
 		const more = n < policies.length ? ` +${policies.length - n} more` : "";
 		const s = `${head}${policies.slice(0, n).join(", ")}${more}`;
-		if (s.length <= NAME_MAX || n === 1) return s.slice(0, NAME_MAX);
+		if (utf8Length(s) <= NAME_MAX || n === 1) return clipName(s);
 	}
 	return head.trimEnd();
 }
@@ -599,9 +626,9 @@ export function compile(input: CompileInput, prev?: Compiled): Compiled {
 	for (const g of groups.values()) {
 		g.id = podIds.get(g.key)!;
 		const labels = formatLabels(g.labels);
-		idNames.set(g.id, `pod ${g.ns}/${labels === "" ? "(no labels)" : labels}`);
+		idNames.set(g.id, clipName(`pod ${g.ns}/${labels === "" ? "(no labels)" : labels}`));
 	}
-	for (const c of cidrs.values()) idNames.set(cidrId(c), `cidr ${c.text}`);
+	for (const c of cidrs.values()) idNames.set(cidrId(c), `cidr ${c.text}`); // <= 48 bytes
 
 	// selection and isolation (local identities only: the only ones enforced here)
 	const groupList = [...groups.values()].sort((a, b) => a.id - b.id);
@@ -646,7 +673,7 @@ export function compile(input: CompileInput, prev?: Compiled): Compiled {
 		ISOLATION_RULE_BASE,
 	);
 	const ruleNames = new Map<number, string>();
-	for (const [name, id] of rules) ruleNames.set(id, name);
+	for (const [name, id] of rules) ruleNames.set(id, clipName(name, name.slice(name.lastIndexOf(" "))));
 	for (const [g, iso] of isolatedBy) {
 		for (const d of ["ingress", "egress"] as const) {
 			if (iso[d].length > 0) ruleNames.set(isolationRuleId(g.id, d), isolationName(d, iso[d]));
