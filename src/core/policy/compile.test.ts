@@ -11,14 +11,14 @@ import {
 	type Case,
 	cidr,
 	compileCase,
-	describe_,
+	describeFlow,
 	drop,
 	IP,
 	input,
 	np,
 	nsPeer,
+	podPeer,
 	pods,
-	pods_,
 	sel,
 	tcp,
 	udp,
@@ -109,7 +109,7 @@ const cases: Case[] = [
 	},
 	{
 		name: "policyTypes inferred: egress rules make it Ingress+Egress",
-		policies: [np("web", { podSelector: sel({ app: "web" }), egress: [{ to: [pods_({ app: "db" })] }] })],
+		policies: [np("web", { podSelector: sel({ app: "web" }), egress: [{ to: [podPeer({ app: "db" })] }] })],
 		expect: [
 			allow(IP.web, IP.db, "TCP", 5432, "allowed by default/web egress[0]", "egress"),
 			drop(IP.web, IP.google, "TCP", 443, "default/web isolates default/app=web for egress"),
@@ -122,7 +122,7 @@ const cases: Case[] = [
 			np("web", {
 				podSelector: sel({ app: "web" }),
 				policyTypes: ING,
-				egress: [{ to: [pods_({ app: "db" })] }],
+				egress: [{ to: [podPeer({ app: "db" })] }],
 			}),
 		],
 		expect: [allow(IP.web, IP.google, "TCP", 443, "not selected by any policy for egress")],
@@ -130,7 +130,7 @@ const cases: Case[] = [
 	{
 		name: "podSelector peer alone = pods of the policy's namespace",
 		policies: [
-			np("db", { podSelector: sel({ app: "db" }), ingress: [{ from: [pods_({ app: "client" })] }] }),
+			np("db", { podSelector: sel({ app: "db" }), ingress: [{ from: [podPeer({ app: "client" })] }] }),
 		],
 		expect: [
 			allow(IP.client, IP.db, "TCP", 5432, "allowed by default/db ingress[0]"),
@@ -168,7 +168,7 @@ const cases: Case[] = [
 		policies: [
 			np("db", {
 				podSelector: sel({ app: "db" }),
-				ingress: [{ from: [nsPeer({ env: "prod" }), pods_({ app: "client" })] }],
+				ingress: [{ from: [nsPeer({ env: "prod" }), podPeer({ app: "client" })] }],
 			}),
 		],
 		expect: [
@@ -431,7 +431,7 @@ const cases: Case[] = [
 		policies: [
 			np("a", {
 				podSelector: sel({ app: "web" }),
-				ingress: [{ from: [pods_({ app: "client" })], ports: [tcp(8080)] }],
+				ingress: [{ from: [podPeer({ app: "client" })], ports: [tcp(8080)] }],
 			}),
 			np("b", {
 				podSelector: sel({ app: "web" }),
@@ -439,7 +439,7 @@ const cases: Case[] = [
 			}),
 			np("c", {
 				podSelector: sel({ app: "web" }),
-				ingress: [{ from: [pods_({ app: "client" })], ports: [udp()] }],
+				ingress: [{ from: [podPeer({ app: "client" })], ports: [udp()] }],
 			}),
 		],
 		expect: [
@@ -455,7 +455,7 @@ const cases: Case[] = [
 			np("web", {
 				podSelector: sel({ app: "web" }),
 				ingress: [
-					{ from: [pods_({ app: "client" }), pods_({ app: "db" })], ports: [tcp(80), tcp(443)] },
+					{ from: [podPeer({ app: "client" }), podPeer({ app: "db" })], ports: [tcp(80), tcp(443)] },
 					{ from: [nsPeer({ team: "x" })] },
 				],
 			}),
@@ -480,7 +480,7 @@ const cases: Case[] = [
 		name: "egress DNS is not implied: deny egress blocks it",
 		policies: [
 			denyEgress,
-			np("to-db", { podSelector: {}, policyTypes: EGR, egress: [{ to: [pods_({ app: "db" })] }] }),
+			np("to-db", { podSelector: {}, policyTypes: EGR, egress: [{ to: [podPeer({ app: "db" })] }] }),
 		],
 		expect: [
 			allow(IP.web, IP.db, "TCP", 5432, undefined, "egress"),
@@ -540,7 +540,7 @@ const cases: Case[] = [
 	},
 	{
 		name: "pods without IPs: selected and peers, but no entries",
-		policies: [np("db", { podSelector: sel({ app: "db" }), ingress: [{ from: [pods_({ app: "db" })] }] })],
+		policies: [np("db", { podSelector: sel({ app: "db" }), ingress: [{ from: [podPeer({ app: "db" })] }] })],
 		expect: [drop(IP.client, IP.db, "TCP", 5432)],
 		// db with an address and the pending db without one: only the former counts, and
 		// db -> db is the only entry
@@ -566,7 +566,7 @@ const cases: Case[] = [
 	{
 		name: "remote pods of a local pod's identity: entries exist, only local IPs are LOCAL",
 		policies: [
-			np("web", { podSelector: sel({ app: "web" }), ingress: [{ from: [pods_({ app: "client" })] }] }),
+			np("web", { podSelector: sel({ app: "web" }), ingress: [{ from: [podPeer({ app: "client" })] }] }),
 		],
 		expect: [
 			allow(IP.client, IP.web, "TCP", 8080),
@@ -581,7 +581,7 @@ const cases: Case[] = [
 				podSelector: sel({ app: "web6" }),
 				ingress: [
 					{
-						from: [pods_({ app: "client" }), cidr("2001:db8::/32", "2001:db8:1::/48")],
+						from: [podPeer({ app: "client" }), cidr("2001:db8::/32", "2001:db8:1::/48")],
 						ports: [tcp("http")],
 					},
 				],
@@ -601,9 +601,9 @@ const cases: Case[] = [
 		policies: [
 			np("web", {
 				podSelector: sel({ app: "web" }),
-				ingress: [{ from: [pods_({ app: "client" })], ports: [tcp(8080)] }],
+				ingress: [{ from: [podPeer({ app: "client" })], ports: [tcp(8080)] }],
 			}),
-			np("db", { podSelector: sel({ app: "db" }), ingress: [{ from: [pods_({ app: "client" })] }] }),
+			np("db", { podSelector: sel({ app: "db" }), ingress: [{ from: [podPeer({ app: "client" })] }] }),
 		],
 		expect: [drop(IP.client, IP.web, "ICMP", 17, "on ICMP"), allow(IP.client, IP.db, "ICMP", 17)],
 	},
@@ -613,9 +613,9 @@ const cases: Case[] = [
 			np("client-out", {
 				podSelector: sel({ app: "client" }),
 				policyTypes: EGR,
-				egress: [{ to: [pods_({ app: "db" })] }],
+				egress: [{ to: [podPeer({ app: "db" })] }],
 			}),
-			np("db-in", { podSelector: sel({ app: "db" }), ingress: [{ from: [pods_({ app: "web" })] }] }),
+			np("db-in", { podSelector: sel({ app: "db" }), ingress: [{ from: [podPeer({ app: "web" })] }] }),
 		],
 		expect: [
 			drop(IP.client, IP.db, "TCP", 5432, "default/db-in isolates default/app=db for ingress"),
@@ -634,7 +634,7 @@ const cases: Case[] = [
 		name: "an invalid policy fails closed for its pods; valid ones still apply",
 		policies: [
 			np("bad", { podSelector: sel({ app: "web" }), ingress: [{ from: [cidr("10.0.0.0/33")] }] }),
-			np("db", { podSelector: sel({ app: "db" }), ingress: [{ from: [pods_({ app: "client" })] }] }),
+			np("db", { podSelector: sel({ app: "db" }), ingress: [{ from: [podPeer({ app: "client" })] }] }),
 		],
 		expect: [
 			drop(IP.client, IP.web, "TCP", 8080, "default/bad isolates default/app=web for ingress"),
@@ -656,15 +656,15 @@ describe("NetworkPolicy semantics (explain on concrete flows)", () => {
 			const want: string[] = [];
 			for (const e of c.expect) {
 				const x = explain(out.state, e.flow);
-				got.push(describe_(e, x));
+				got.push(describeFlow(e, x));
 				const okVerdict = x.verdict === e.verdict;
 				const okReason =
 					e.reason === undefined ||
 					(typeof e.reason === "string" ? x.reason.includes(e.reason) : e.reason.test(x.reason));
 				want.push(
 					okVerdict && okReason
-						? describe_(e, x)
-						: `${describe_(e, x)} <- want ${e.verdict} ${e.reason ?? ""}`,
+						? describeFlow(e, x)
+						: `${describeFlow(e, x)} <- want ${e.verdict} ${e.reason ?? ""}`,
 				);
 			}
 			expect(got).toEqual(want);
@@ -757,7 +757,7 @@ describe("validation: the policy's status names the field and the value", () => 
 		],
 		[
 			"ipBlock with a selector",
-			{ podSelector: {}, ingress: [{ from: [{ ...cidr("10.0.0.0/8"), ...pods_({ a: "b" }) }] }] },
+			{ podSelector: {}, ingress: [{ from: [{ ...cidr("10.0.0.0/8"), ...podPeer({ a: "b" }) }] }] },
 			"ipBlock cannot be combined",
 		],
 		[
@@ -814,7 +814,7 @@ describe("map entries", () => {
 				podSelector: sel({ app: "web" }),
 				ingress: [
 					{
-						from: [pods_({ app: "client" }), cidr("203.0.113.0/24", "203.0.113.128/25")],
+						from: [podPeer({ app: "client" }), cidr("203.0.113.0/24", "203.0.113.128/25")],
 						ports: [tcp(8080)],
 					},
 				],

@@ -5,13 +5,13 @@
 import { describe, expect, test } from "bun:test";
 import { compile } from "./compile.ts";
 import { diff, emptyState, isEmptyDiff } from "./diff.ts";
-import { IP, input, np, pods, pods_, sel, tcp } from "./testkit.ts";
+import { IP, input, np, podPeer, pods, sel, tcp } from "./testkit.ts";
 import { EP, type MapDiff, type NetworkPolicy, type PodInfo } from "./types.ts";
 
 const policies: NetworkPolicy[] = [
 	np("db", {
 		podSelector: sel({ app: "db" }),
-		ingress: [{ from: [pods_({ app: "client" })], ports: [tcp(5432)] }],
+		ingress: [{ from: [podPeer({ app: "client" })], ports: [tcp(5432)] }],
 	}),
 	np("web", { podSelector: sel({ app: "web" }), ingress: [{ ports: [tcp("http")] }] }),
 ];
@@ -54,7 +54,7 @@ describe("diff", () => {
 	test("input order does not matter, also for policies sharing pods and entries", () => {
 		const more = [
 			...policies,
-			np("db-2", { podSelector: {}, ingress: [{ from: [pods_({ app: "client" })], ports: [tcp(5432)] }] }),
+			np("db-2", { podSelector: {}, ingress: [{ from: [podPeer({ app: "client" })], ports: [tcp(5432)] }] }),
 			np("db-3", { podSelector: sel({ app: "db" }), policyTypes: ["Ingress", "Egress"] }),
 		];
 		const a = compile(input(more));
@@ -162,7 +162,7 @@ describe("incremental compiles", () => {
 		const changed = [
 			np("db", {
 				podSelector: sel({ app: "db" }),
-				ingress: [{ from: [pods_({ app: "client" })], ports: [tcp(5433)] }],
+				ingress: [{ from: [podPeer({ app: "client" })], ports: [tcp(5433)] }],
 			}),
 			policies[1]!,
 		];
@@ -234,7 +234,7 @@ describe("incremental compiles", () => {
 				...policies,
 				np("db-too", {
 					podSelector: sel({ app: "db" }),
-					ingress: [{ from: [pods_({ app: "client" })], ports: [tcp(5432)] }],
+					ingress: [{ from: [podPeer({ app: "client" })], ports: [tcp(5432)] }],
 				}),
 			]),
 			base,

@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { compile, isolationName, isolationRuleId, NAME_MAX, parseIsolationName } from "./compile.ts";
 import { emptyState } from "./diff.ts";
 import { describeEntry, describePorts, explain, lookupIp, lookupPolicy } from "./explain.ts";
-import { IP, input, np, pods_, sel, tcp } from "./testkit.ts";
+import { IP, input, np, podPeer, sel, tcp } from "./testkit.ts";
 import { EP, ID, type MapState, type PolicyEntry, policyKey } from "./types.ts";
 
 function state(): MapState {
@@ -80,7 +80,7 @@ describe("explain", () => {
 			input([
 				np("db", {
 					podSelector: sel({ app: "db" }),
-					ingress: [{ from: [pods_({ app: "web" })], ports: [tcp(5432)] }],
+					ingress: [{ from: [podPeer({ app: "web" })], ports: [tcp(5432)] }],
 				}),
 			]),
 		).state;

@@ -84,7 +84,7 @@ export function np(name: string, spec: NonNullable<NetworkPolicy["spec"]>, ns = 
 }
 
 export const sel = (matchLabels: Record<string, string>): LabelSelector => ({ matchLabels });
-export const pods_ = (matchLabels: Record<string, string>): NetworkPolicyPeer => ({
+export const podPeer = (matchLabels: Record<string, string>): NetworkPolicyPeer => ({
 	podSelector: sel(matchLabels),
 });
 export const nsPeer = (matchLabels: Record<string, string>): NetworkPolicyPeer => ({
@@ -149,5 +149,5 @@ export type Case = {
 export const compileCase = (c: Case): Compiled => compile(input(c.policies, c.extra));
 
 /** "10.0.0.30 -> 10.0.0.10 TCP 8080: dropped (…)" for failure messages. */
-export const describe_ = (e: Expect, x: Explanation): string =>
+export const describeFlow = (e: Expect, x: Explanation): string =>
 	`${e.flow.src} -> ${e.flow.dst} ${e.flow.proto} ${e.flow.port ?? ""}${e.flow.direction ? ` [${e.flow.direction}]` : ""}: ${x.verdict} (${x.reason})`;
