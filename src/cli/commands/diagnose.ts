@@ -44,6 +44,7 @@ export function registerDiagnose(program: Command): void {
 			.option("--interval <seconds>", "TUI refresh period", "5")
 			.addHelpText("after", EXAMPLES),
 	).action(async (opts, cmd: Command) => {
+		(await import("./diagnose/args.ts")).checkArgs(opts);
 		const { diagnose } = await import("./diagnose/index.ts");
 		await diagnose({ ...opts, json: json(cmd) });
 	});
@@ -63,6 +64,7 @@ export function registerDiagnose(program: Command): void {
 					.default("tcp"),
 			),
 	).action(async (pod: string, opts, cmd: Command) => {
+		(await import("./diagnose/args.ts")).checkArgs({ ...opts, pod });
 		const { diagnosePod } = await import("./diagnose/pod.ts");
 		await diagnosePod({ ...opts, pod, json: json(cmd) });
 	});

@@ -10,13 +10,13 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { metadataBaseUrl } from "../../../cloud/endpoints.ts";
-import { createCloud } from "../../../cloud/index.ts";
 import { MetadataClient } from "../../../cloud/metadata.ts";
 import { TERWAY_CONFLIST } from "../../../core/config/conflist.ts";
 import { parseEniConf } from "../../../core/config/eni-config.ts";
 import { DaemonApi, socketPath } from "../../daemon-api.ts";
 import { EXIT, ExitError } from "../../errors.ts";
 import { style } from "../../output.ts";
+import { secondsMs } from "./args.ts";
 import type { DiagnoseDeps } from "./context.ts";
 import { runChecks } from "./engine.ts";
 import type { DiagnoseReport } from "./findings.ts";
@@ -39,11 +39,7 @@ export const DEFAULT_CNI_CONF_DIR = "/etc/cni/net.d";
 
 /** `--timeout` in ms (seconds on the command line; 10 s default). */
 export function timeoutMsOf(v: string | undefined, flag = "--timeout"): number {
-	if (v === undefined) return 10_000;
-	const n = Number(v.replace(/s$/, ""));
-	if (!Number.isFinite(n) || n <= 0)
-		throw new ExitError(`${flag} ${JSON.stringify(v)}: want a positive number of seconds`, EXIT.usage);
-	return Math.round(n * 1000);
+	return secondsMs(v, flag);
 }
 
 async function eniConfigDatapath(kubeconfig: string | undefined, timeoutMs: number) {
@@ -70,6 +66,7 @@ export function realDeps(o: DiagnoseOptions): DiagnoseDeps {
 		metadata,
 		metadataUrl: metadataBaseUrl(env),
 		cloud: async () => {
+			const { createCloud } = await import("../../../cloud/index.ts");
 			const regionId = env.REGION_ID || env.ALIBABA_CLOUD_REGION_ID || undefined;
 			const c = await createCloud({
 				env,
@@ -110,11 +107,12 @@ async function policyPort(): Promise<DiagnoseDeps["policy"]> {
 
 /** Runs the checks once and prints the report; exit 1 when it found a problem. */
 export async function diagnose(o: DiagnoseOptions): Promise<void> {
+	const intervalMs = timeoutMsOf(o.interval ?? "5", "--interval");
 	const deps = await withKernel(realDeps(o));
 	const tty = Boolean(process.stdout.isTTY) && Boolean(process.stdin.isTTY);
 	if (tty && !o.json && o.tui !== false) {
 		const { runTui } = await import("../../tui/run.tsx");
-		await runTui({ deps, intervalMs: timeoutMsOf(o.interval ?? "5", "--interval") });
+		await runTui({ deps, intervalMs });
 		return;
 	}
 	const progress = progressLine();

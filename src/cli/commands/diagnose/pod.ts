@@ -11,6 +11,7 @@
 import type { AllocResponse } from "../../../daemon/api-types.ts";
 import { EXIT, ExitError, errorLine } from "../../errors.ts";
 import { style } from "../../output.ts";
+import { parsePeer, parsePodRef } from "./args.ts";
 import { hostPlan, mappingFindings, planOfAlloc, podDrift } from "./checks/mapping.ts";
 import { DiagnoseContext, type DiagnoseDeps, type PolicyVerdict } from "./context.ts";
 import { type Finding, finding, isProblem, sortFindings, summarize } from "./findings.ts";
@@ -36,26 +37,6 @@ export type PodPath = {
 	findings: Finding[];
 	problems: boolean;
 };
-
-/** NS/NAME, or a usage error. */
-export function parsePodRef(s: string): { namespace: string; name: string } {
-	const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$/.exec(s);
-	if (!m)
-		throw new ExitError(`pod ${JSON.stringify(s)}: want NAMESPACE/NAME, e.g. default/web-1`, EXIT.usage);
-	return { namespace: m[1]!, name: m[3]! };
-}
-
-/** IP[:PORT] (v6 as [IP]:PORT), or a usage error. */
-export function parsePeer(s: string): { ip: string; port?: number } {
-	const m =
-		/^\[([0-9a-f:.]+)\](?::(\d+))?$/i.exec(s) ??
-		/^([0-9.]+)(?::(\d+))?$/.exec(s) ??
-		/^([0-9a-f:]+)()$/i.exec(s);
-	const port = m?.[2] ? Number(m[2]) : undefined;
-	if (!m || (port !== undefined && (port < 1 || port > 65535)))
-		throw new ExitError(`--to ${JSON.stringify(s)}: want IP or IP:PORT ([IPv6]:PORT)`, EXIT.usage);
-	return { ip: m[1]!, ...(port !== undefined ? { port } : {}) };
-}
 
 const bare = (cidr: string | undefined) => cidr?.replace(/\/(32|128)$/, "");
 const tableName = (t: number) => (t === 254 ? "main" : String(t));
