@@ -154,19 +154,19 @@ function inputFor(a: CmdArgs, alloc: Allocation, deps: CommandDeps): DatapathInp
 
 /**
  * The plan for this allocation. datapathv2 needs terwayd's pinned programs: when they are gone
- * from the pin root (terwayd restarting, pins removed) an ADD or CHECK plans `veth` and logs it;
- * a teardown keeps the datapathv2 plan so the program's link pin goes with the pod.
+ * from the pin root (terwayd restarting, pins removed) an ADD plans `veth` and logs it (the pod
+ * works, unaccelerated). CHECK and DEL keep the datapathv2 plan: CHECK then reports the missing
+ * program, DEL removes the program's link pin with the pod.
  */
 function planOf(
 	a: CmdArgs,
 	alloc: Allocation,
 	deps: CommandDeps,
-	purpose: "setup" | "teardown" = "setup",
+	purpose: "add" | "check" | "del",
 ): { plan: Plan; input: DatapathInput } {
 	let eff: Allocation = alloc;
 	const v2 = alloc.datapath === "datapathv2" ? alloc.datapathv2 : undefined;
-	const v2Missing =
-		v2 && purpose === "setup" && !existsSync(new PinLayout(v2.pinRoot).program(V2_OUT_PROGRAM));
+	const v2Missing = v2 && purpose === "add" && !existsSync(new PinLayout(v2.pinRoot).program(V2_OUT_PROGRAM));
 	if (v2Missing) {
 		const { datapathv2: _gone, ...rest } = alloc;
 		eff = rest;
@@ -203,7 +203,7 @@ export function makeHandlers(deps: CommandDeps): CniHandlers {
 				netns: a.netns,
 				ifname: a.ifName,
 			});
-			const { plan, input } = planOf(a, alloc, deps);
+			const { plan, input } = planOf(a, alloc, deps, "add");
 			using host = hostNs();
 			try {
 				const rep = applyPlan(plan, { host, pod: podNs });
@@ -246,7 +246,7 @@ export function makeHandlers(deps: CommandDeps): CniHandlers {
 			using podNs = openPodNetns(a.netns, false);
 			using host = hostNs();
 			let plan: Plan;
-			if (alloc) plan = planOf(a, alloc, deps, "teardown").plan;
+			if (alloc) plan = planOf(a, alloc, deps, "del").plan;
 			else {
 				// no record to plan from: the pod's addresses as the node still shows them, so the
 				// policy rules of those addresses go with the veth even without prevResult
@@ -283,7 +283,7 @@ export function makeHandlers(deps: CommandDeps): CniHandlers {
 			const pod = podOf(a, true);
 			const alloc = await deps.daemon.lookup({ pod, containerId: a.containerId });
 			if (!alloc) throw new DriftError(["terwayd has no allocation for this container"]);
-			const { plan, input } = planOf(a, alloc, deps);
+			const { plan, input } = planOf(a, alloc, deps, "check");
 			const drifts: string[] = [];
 			const want = resultFor(plan, input, { netns: a.netns }).ips?.map((i) => i.address) ?? [];
 			for (const ip of a.conf.net.prevResult?.ips ?? []) {
