@@ -14,9 +14,11 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
+import type { MapDiff } from "../../src/core/policy/types.ts";
+import { EP, type PolicyEntry } from "../../src/core/policy/types.ts";
 import { openHandles } from "../../src/ffi/handles.ts";
 import { objGet } from "../../src/ffi/libbpf/index.ts";
-import { ensureAttached, listAttached } from "../../src/linux/bpf/attach.ts";
+import { detach, ensureAttached, listAttached } from "../../src/linux/bpf/attach.ts";
 import { PinLayout } from "../../src/linux/bpf/bpffs.ts";
 import {
 	attachV2ToEni,
@@ -29,8 +31,9 @@ import {
 	V2_PROGRAMS,
 	type V2Stats,
 } from "../../src/linux/bpf/datapathv2.ts";
+import { attachPinnedProgram, PolicyProgram } from "../../src/linux/bpf/policy.ts";
 import { Netns } from "../../src/linux/netns.ts";
-import { canRun, cleanupNetns, ping, prefixFor, sh } from "../helpers/env.ts";
+import { canRun, cleanupNetns, ipJson, ping, prefixFor, sh } from "../helpers/env.ts";
 
 const P = prefixFor("dv");
 const POD = `${P}p`;
@@ -46,6 +49,17 @@ const POD6 = "fd00:40::10";
 const REMOTE4 = "198.18.41.5";
 const REMOTE6 = "fd00:41::5";
 const TABLE = "1100";
+const POD_ID = 300;
+/** The pod's ingress allows every peer, protocol and port. */
+const ALLOW_ALL_IN: PolicyEntry = {
+	endpoint: POD_ID,
+	peer: 0,
+	direction: "ingress",
+	proto: 0,
+	port: 0,
+	bits: 0,
+	rule: 1,
+};
 
 const ip = (ns: string, ...args: string[]) => sh(["ip", "-n", ns, ...args]);
 const sysctl = (ns: string, kv: string) => sh(["ip", "netns", "exec", ns, "sysctl", "-qw", kv]);
@@ -295,6 +309,100 @@ describe.skipIf(!canRun("tests/bpf/datapathv2.test.ts"))(
 			expect(readSkipCidrs(PIN_ROOT)).toEqual(["fd00:96:0:0:0:0:0:0/108"]);
 			setSkipCidrs([], PIN_ROOT);
 			expect(readSkipCidrs(PIN_ROOT)).toEqual([]);
+		});
+
+		describe("NetworkPolicy still holds on datapathv2", () => {
+			let policy: PolicyProgram | undefined;
+			const hostIfindex = () => ipJson<{ ifindex: number }[]>(NODE, ["link", "show", HOST_VETH])[0]!.ifindex;
+			const podIps = (flags: number) =>
+				[`${POD4}/32`, `${POD6}/128`].map((cidr) => ({ cidr, identity: POD_ID, flags }));
+			const empty = () => ({
+				ips: { set: [], del: [] },
+				policy: { set: [], del: [] },
+				idNames: { set: [], del: [] },
+				ruleNames: { set: [], del: [] },
+			});
+			/** The pod's endpoint entries with these flags; no allow rule; connection tracking emptied. */
+			const isolate = (flags: number) => {
+				const d: MapDiff = empty();
+				d.ips.set = podIps(EP.LOCAL | flags);
+				d.policy.del = [ALLOW_ALL_IN];
+				policy!.maps.apply(d);
+				policy!.maps.flushCt();
+			};
+
+			beforeAll(() => {
+				// the policy programs share the pinned maps with datapathv2's inbound check (pin by name)
+				policy = PolicyProgram.load({ pinRoot: PIN_ROOT });
+				// order on the host veth ingress: the policy first, the redirect after it
+				detach({ ns: node, ifName: HOST_VETH, direction: "ingress" }, { pinRoot: PIN_ROOT });
+				attachPinnedProgram({
+					ns: node,
+					ifName: HOST_VETH,
+					direction: "ingress",
+					program: "terway_pol_from",
+					pinRoot: PIN_ROOT,
+				});
+				attachPinnedProgram({
+					ns: node,
+					ifName: HOST_VETH,
+					direction: "egress",
+					program: "terway_pol_to",
+					pinRoot: PIN_ROOT,
+				});
+				using out = objGet(new PinLayout(PIN_ROOT).program(V2_PROGRAMS.out));
+				ensureAttached({ ns: node, ifName: HOST_VETH, direction: "ingress" }, out.fd, { pinRoot: PIN_ROOT });
+			});
+
+			afterAll(() => {
+				policy?.close();
+			});
+
+			test("the host veth runs terway_pol_from, then terway_v2_out", () => {
+				expect(
+					listAttached(node, HOST_VETH, { pinRoot: PIN_ROOT })
+						.filter((a) => a.direction === "ingress")
+						.map((a) => a.name),
+				).toEqual(["terway_pol_from", V2_PROGRAMS.out]);
+			});
+
+			test("ingress isolation: the VPC's pings are dropped by terway_v2_in before the redirect; an allow rule lets them in", () => {
+				isolate(EP.ISO_INGRESS);
+				const s0 = readV2Stats(PIN_ROOT);
+				expect(ping(VPC, POD4, 2)).toBe(false);
+				expect(ping(VPC, POD6, 2)).toBe(false);
+				const d = delta(s0, readV2Stats(PIN_ROOT));
+				expect(d.inDrop).toBeGreaterThanOrEqual(4n);
+				expect(d.inRedirect).toBe(0n);
+				const st = policy!.maps.stats().find((x) => x.ifindex === hostIfindex() && x.direction === "ingress");
+				expect(st?.dropped).toBeGreaterThanOrEqual(4n);
+				// the pod may still start flows out (egress not isolated), and their replies come in
+				expect(ping(POD, REMOTE4, 2)).toBe(true);
+
+				const allow: MapDiff = empty();
+				allow.policy.set = [ALLOW_ALL_IN];
+				policy!.maps.apply(allow);
+				const s1 = readV2Stats(PIN_ROOT);
+				expect(ping(VPC, POD4, 2)).toBe(true);
+				expect(ping(VPC, POD6, 2)).toBe(true);
+				const d1 = delta(s1, readV2Stats(PIN_ROOT));
+				expect(d1.inRedirect).toBeGreaterThanOrEqual(4n);
+				expect(d1.inDrop).toBe(0n);
+			});
+
+			test("egress isolation: terway_pol_from drops the pod's packets before terway_v2_out redirects them", () => {
+				isolate(EP.ISO_EGRESS);
+				const s0 = readV2Stats(PIN_ROOT);
+				expect(ping(POD, REMOTE4, 2)).toBe(false);
+				expect(ping(POD, REMOTE6, 2)).toBe(false);
+				expect(delta(s0, readV2Stats(PIN_ROOT)).outRedirect).toBe(0n);
+				const st = policy!.maps.stats().find((x) => x.ifindex === hostIfindex() && x.direction === "egress");
+				expect(st?.dropped).toBeGreaterThanOrEqual(4n);
+				// not isolated for ingress: the VPC reaches the pod, its replies go out
+				expect(ping(VPC, POD4, 2)).toBe(true);
+				isolate(0);
+				expect(ping(POD, REMOTE4, 2)).toBe(true);
+			});
 		});
 
 		test("the programs' pins are where the plan's bpf op and the ENI attach look", () => {
