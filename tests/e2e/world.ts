@@ -3,11 +3,13 @@
  * apiserver (the kubelet stand-in runs our plugin from 10-terway.conflist), the plugin exec'd by
  * hand as a runtime does, each node's terwayd over its socket. Test helper, not a test.
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Netns } from "../../src/linux/netns.ts";
 import { simNetns } from "../../src/sim/contracts.ts";
 import { sandboxIdFor } from "../../src/sim/kubelet/pod.ts";
 import type { WorldInfo } from "../../src/sim/layout.ts";
+import { parseEnvFile } from "../../src/sim/node-cni.ts";
 import { sh } from "../helpers/env.ts";
 
 export const ENTRY = join(import.meta.dir, "../../src/bin/terwayctl.ts");
@@ -42,6 +44,8 @@ export function scenario(
 
 export class SimWorld {
 	info!: WorldInfo;
+	/** terwayds this test started again after killing the sim's (stopped by down()). */
+	readonly #restarted = new Map<string, ReturnType<typeof Bun.spawn>>();
 	constructor(readonly prefix: string) {}
 
 	cli(...args: string[]) {
@@ -55,7 +59,135 @@ export class SimWorld {
 	}
 
 	down(): void {
+		for (const [node, p] of this.#restarted) {
+			if (p.exitCode === null) p.kill("SIGTERM");
+			const end = Date.now() + 10_000;
+			while (p.exitCode === null && p.signalCode === null && Date.now() < end) Bun.sleepSync(50);
+			if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+			this.#restarted.delete(node);
+		}
 		this.cli("sim", "down", "--prefix", this.prefix);
+	}
+
+	/** pid of the node's running terwayd (the sim's or one restarted here), by its command line. */
+	terwaydPid(node: string): number | undefined {
+		const want = `${this.nodeDir(node)}/terwayd.json`;
+		for (const d of readdirSync("/proc")) {
+			if (!/^\d+$/.test(d)) continue;
+			try {
+				const argv = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0");
+				const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+				if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
+				if (argv.includes("daemon") && argv.includes(want)) return Number(d);
+			} catch {
+				// the process went away meanwhile
+			}
+		}
+		return undefined;
+	}
+
+	/** SIGKILL the node's terwayd (no drain: a crash) and wait until it is gone. */
+	async killTerwayd(node: string): Promise<void> {
+		const pid = this.terwaydPid(node);
+		if (!pid) throw new Error(`no terwayd running for ${node}`);
+		process.kill(pid, "SIGKILL");
+		const end = Date.now() + 10_000;
+		while (this.terwaydPid(node) !== undefined) {
+			if (Date.now() > end) throw new Error(`terwayd ${node} (pid ${pid}) still there after SIGKILL`);
+			await Bun.sleep(50);
+		}
+	}
+
+	/**
+	 * Start the node's terwayd again as the sim does (inside the node namespace, the node's env and
+	 * config, log appended to its terwayd.log) and wait until it is ready; down() stops it.
+	 */
+	async restartTerwayd(node: string, timeoutMs = 60_000): Promise<void> {
+		const dir = this.nodeDir(node);
+		const env = { ...process.env, ...parseEnvFile(readFileSync(`${dir}/env`, "utf8")) };
+		const log = openSync(`${dir}/terwayd.log`, "a");
+		// setns only, as the sim does (`ip netns exec` would also remount /sys and hide bpffs)
+		using ns = Netns.open(this.nodeNs(node));
+		try {
+			const p = ns.run(() =>
+				Bun.spawn([process.execPath, ENTRY, "daemon", "--config", `${dir}/terwayd.json`], {
+					env,
+					stdin: "ignore",
+					stdout: log,
+					stderr: log,
+					cwd: "/",
+				}),
+			);
+			this.#restarted.set(node, p);
+		} finally {
+			closeSync(log);
+		}
+		const end = Date.now() + timeoutMs;
+		for (;;) {
+			const st = await this.daemon<{ phase?: string }>(node, "/v1/status").catch(() => undefined);
+			if (st?.phase === "ready") return;
+			if (Date.now() > end) throw new Error(`terwayd ${node} not ready ${timeoutMs} ms after the restart`);
+			await Bun.sleep(100);
+		}
+	}
+
+	/** A namespace with labels (the apiserver adds kubernetes.io/metadata.name). */
+	async addNamespace(name: string, labels: Record<string, string>): Promise<void> {
+		const r = await this.kube("POST", "/api/v1/namespaces", {
+			apiVersion: "v1",
+			kind: "Namespace",
+			metadata: { name, labels },
+		});
+		if (r.status >= 300) throw new Error(`create namespace ${name}: ${r.status} ${JSON.stringify(r.json)}`);
+	}
+
+	/** A pod in any namespace with these labels, bound to `node`. */
+	async addPodIn(
+		namespace: string,
+		name: string,
+		node: string,
+		labels: Record<string, string>,
+	): Promise<void> {
+		const r = await this.kube("POST", `/api/v1/namespaces/${namespace}/pods`, {
+			apiVersion: "v1",
+			kind: "Pod",
+			metadata: { name, namespace, labels },
+			spec: { nodeName: node, containers: [{ name: "app", image: "registry.sim.local/pause:3.10" }] },
+			status: { phase: "Pending" },
+		});
+		if (r.status >= 300)
+			throw new Error(`create pod ${namespace}/${name}: ${r.status} ${JSON.stringify(r.json)}`);
+	}
+
+	/** Wait for a pod of any namespace to be Running with its IPs. */
+	async podIn(namespace: string, name: string, timeoutMs = 30_000): Promise<PodView> {
+		const end = Date.now() + timeoutMs;
+		for (;;) {
+			const r = await this.kube("GET", `/api/v1/namespaces/${namespace}/pods/${name}`);
+			const p = r.json as
+				| {
+						metadata: { uid: string };
+						spec: { nodeName: string };
+						status?: { phase?: string; podIPs?: { ip: string }[] };
+				  }
+				| undefined;
+			if (p?.status?.phase === "Running" && p.status.podIPs?.length) {
+				const ips = p.status.podIPs.map((x) => x.ip);
+				const v6 = ips.find((i) => i.includes(":"));
+				return {
+					name,
+					node: p.spec.nodeName,
+					uid: p.metadata.uid,
+					netns: simNetns.pod(this.prefix, p.spec.nodeName, p.metadata.uid),
+					ips,
+					v4: ips.find((i) => !i.includes(":"))!,
+					...(v6 ? { v6 } : {}),
+				};
+			}
+			if (Date.now() > end)
+				throw new Error(`pod ${namespace}/${name} not Running in ${timeoutMs} ms: ${JSON.stringify(r.json)}`);
+			await Bun.sleep(100);
+		}
 	}
 
 	nodeDir(node: string): string {
@@ -155,7 +287,7 @@ export class SimWorld {
 		return sandboxIdFor(uid);
 	}
 
-	/** Exec the node's `terway` exactly as a runtime does, inside the node namespace. */
+	/** Exec the node's `terway` exactly as a runtime does, inside the node namespace (setns). */
 	plugin(
 		node: string,
 		cmd: "ADD" | "DEL" | "CHECK",
@@ -169,24 +301,25 @@ export class SimWorld {
 			...(o.prevResult ? { prevResult: o.prevResult } : {}),
 		};
 		const dir = this.nodeDir(node);
-		const r = Bun.spawnSync(
-			[
-				"ip",
-				"netns",
-				"exec",
-				this.nodeNs(node),
-				"env",
-				"-i",
-				`PATH=${process.env.PATH}`,
-				`CNI_COMMAND=${cmd}`,
-				`CNI_CONTAINERID=${o.id}`,
-				`CNI_NETNS=${o.netns}`,
-				"CNI_IFNAME=eth0",
-				`CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${o.pod};K8S_POD_INFRA_CONTAINER_ID=${o.id}`,
-				`CNI_PATH=${dir}/cni/bin:/usr/lib/cni`,
-				`${dir}/cni/bin/terway`,
-			],
-			{ stdin: new TextEncoder().encode(JSON.stringify(conf)), stdout: "pipe", stderr: "pipe" },
+		// entered by setns only, as the kubelet runs plugins: `ip netns exec` would also remount
+		// /sys, hiding bpffs and the policy programs the plugin attaches
+		using ns = Netns.open(this.nodeNs(node));
+		const r = ns.run(() =>
+			Bun.spawnSync(
+				[
+					"env",
+					"-i",
+					`PATH=${process.env.PATH}`,
+					`CNI_COMMAND=${cmd}`,
+					`CNI_CONTAINERID=${o.id}`,
+					`CNI_NETNS=${o.netns}`,
+					"CNI_IFNAME=eth0",
+					`CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${o.pod};K8S_POD_INFRA_CONTAINER_ID=${o.id}`,
+					`CNI_PATH=${dir}/cni/bin:/usr/lib/cni`,
+					`${dir}/cni/bin/terway`,
+				],
+				{ stdin: new TextEncoder().encode(JSON.stringify(conf)), stdout: "pipe", stderr: "pipe" },
+			),
 		);
 		return { code: r.exitCode ?? -1, out: r.stdout.toString(), err: r.stderr.toString() };
 	}
