@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import type { Eni } from "../../../cloud/types.ts";
 import { CloudApiError } from "../../../cloud/types.ts";
 import type { HostView } from "../../../core/datapath/leftovers.ts";
+import { hostVethName } from "../../../core/datapath/names.ts";
 import type { NsState, Plan } from "../../../core/datapath/types.ts";
 import type {
 	AllocResponse,
@@ -18,6 +19,7 @@ import { ExitError } from "../../errors.ts";
 import type { DiagnoseDeps, KernelPort } from "./context.ts";
 import { runChecks } from "./engine.ts";
 import type { DiagnoseReport } from "./findings.ts";
+import { podPath, renderPodPath } from "./pod.ts";
 
 const SOCK = "/run/test/terwayd.sock";
 const CID = "c0ffee0000000000000000000000000000000000000000000000000000000001";
@@ -368,5 +370,79 @@ describe("diagnose engine", () => {
 		});
 		expect(seen[0]).toBe("1/8 terwayd reachable and ready");
 		expect(seen).toHaveLength(8);
+	});
+});
+
+describe("diagnose pod", () => {
+	const veth = hostVethName(CID, "eth0");
+	const hostView: HostView = {
+		links: [{ name: veth, index: 7, kind: "veth" }],
+		routes: [{ family: 4, dst: "10.0.1.5/32", dev: veth }],
+		rules: [
+			// terwayd's ENI-primary rule only takes the node's own packets: not the pod's way out
+			{ family: 4, priority: 512, table: 1003, action: "to-table", from: "10.0.1.5/32", iif: "lo" },
+			{ family: 4, priority: 512, table: 254, action: "to-table", to: "10.0.1.5/32" },
+			{ family: 4, priority: 2048, table: 1003, action: "to-table", from: "10.0.1.5/32" },
+		],
+	};
+	const kernel: Partial<KernelPort> = {
+		routes: (table) =>
+			table === 1003 ? [{ family: 4 as const, dst: "default", gateway: "10.0.1.253", dev: "eth1" }] : [],
+	};
+
+	test("the way out and in, read from the kernel, and the policy verdict for a peer", async () => {
+		const d = {
+			...deps({ daemon: healthy(), kernel, hostView, conflist: CONFLIST }),
+			policy: () => ({
+				where: "/sys/fs/bpf/terway",
+				entries: { ips: 2, policy: 1 },
+				localPod: () => true,
+				explain: (q: { from: string; to: string; port?: number; proto?: string }) => ({
+					allowed: false,
+					reason: `egress of ${q.from} to ${q.to}:${q.port} (${q.proto}) is isolated by default/deny`,
+				}),
+			}),
+		};
+		const p = await podPath(d, { pod: "default/web", to: "10.0.2.7:80", proto: "tcp" });
+		expect(p).toMatchObject({
+			pod: "default/web",
+			ips: ["10.0.1.5"],
+			hostVeth: veth,
+			routeTable: 1003,
+			problems: false,
+		});
+		expect(p.paths).toEqual([
+			{
+				ip: "10.0.1.5",
+				egress: {
+					rule: "2048: from 10.0.1.5/32 lookup 1003",
+					table: 1003,
+					routes: ["default via 10.0.1.253 dev eth1"],
+				},
+				ingress: {
+					rule: "512: to 10.0.1.5/32 lookup main",
+					table: "main",
+					routes: [`10.0.1.5/32 dev ${veth}`],
+				},
+			},
+		]);
+		expect(p.policy).toEqual({
+			to: "10.0.2.7",
+			port: 80,
+			proto: "TCP",
+			verdict: {
+				allowed: false,
+				reason: "egress of 10.0.1.5 to 10.0.2.7:80 (TCP) is isolated by default/deny",
+			},
+		});
+		expect(renderPodPath(p)).toContain("policy    TCP 10.0.2.7:80: dropped (egress of 10.0.1.5");
+	});
+
+	test("an unknown pod is one readable error (exit 1)", async () => {
+		const d = deps({ daemon: healthy(), kernel, hostView, conflist: CONFLIST });
+		const err = await podPath(d, { pod: "default/nope" }).catch((e) => e);
+		expect(err).toBeInstanceOf(ExitError);
+		expect((err as ExitError).exitCode).toBe(1);
+		expect((err as ExitError).message).toContain("terwayd holds no allocation for pod default/nope");
 	});
 });
