@@ -41,11 +41,13 @@ export type RunOptions = {
 	checks?: readonly Check[];
 	/** Called before each check: (index, total, title). */
 	progress?: (i: number, n: number, title: string) => void;
+	/** Run in this context (its memoized daemon answers are then reusable by the caller, e.g. the TUI). */
+	context?: DiagnoseContext;
 };
 
 export async function runChecks(deps: DiagnoseDeps, opts: RunOptions = {}): Promise<DiagnoseReport> {
 	const checks = opts.checks ?? CHECKS;
-	const ctx = new DiagnoseContext(deps);
+	const ctx = opts.context ?? new DiagnoseContext(deps);
 	const started = new Date();
 	const t0 = performance.now();
 	const findings: Finding[] = [];
