@@ -1,9 +1,10 @@
 /**
  * Datapath bench (`make bench`, `make bench-datapath`): pod-to-pod across two nodes and a VPC
- * namespace (topology.ts) on three datapaths built side by side — datapathv2 (eBPF redirects),
- * `veth` policy routing (the host stack with Terway's rules) and a plain routed veth (the host
- * stack with the main table only: the limit) — measured round-robin in the same run so drift and
- * the neighbours' load hit all three alike. A benchmark, not a test: it prints whether the issue's
+ * namespace (topology.ts) on three datapaths — datapathv2 (eBPF redirects), `veth` policy routing
+ * (the host stack with Terway's rules) and a plain routed veth (the host stack with the main table
+ * only: the limit) — measured round-robin in the same run so drift and the neighbours' load hit
+ * all three alike. datapathv2 and veth run on the same namespaces (the programs are attached or
+ * detached between measurements: the only difference is the eBPF); plain has its own copy. A benchmark, not a test: it prints whether the issue's
  * targets are met and never fails on them (only on a broken setup).
  *
  *   bun bench/datapath/index.ts [--rounds N] [--seconds S] [--json]
@@ -23,7 +24,7 @@ import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { objGet } from "../../src/ffi/libbpf/index.ts";
-import { ensureAttached } from "../../src/linux/bpf/attach.ts";
+import { detach, ensureAttached } from "../../src/linux/bpf/attach.ts";
 import { PinLayout } from "../../src/linux/bpf/bpffs.ts";
 import { attachV2ToEni, readV2Stats, setupDatapathV2, V2_PROGRAMS } from "../../src/linux/bpf/datapathv2.ts";
 import { Netns } from "../../src/linux/netns.ts";
@@ -87,7 +88,11 @@ const log = (s: string) => (args.json ? console.error(s) : console.log(s));
 const prefix = `tw${randomBytes(2).toString("hex")}d`;
 const pinRoot = `/sys/fs/bpf/${prefix}`;
 const KINDS: Kind[] = ["datapathv2", "veth", "plain"];
-const copies = KINDS.map((k, i) => copyFor(prefix, i, k));
+/** datapathv2 and veth share one copy (programs attached or detached between measurements). */
+const routed = copyFor(prefix, 0, "veth");
+const plainCopy = copyFor(prefix, 1, "plain");
+type Config = { kind: Kind; copy: Copy };
+const configs: Config[] = KINDS.map((kind) => ({ kind, copy: kind === "plain" ? plainCopy : routed }));
 const servers: Bun.Subprocess[] = [];
 
 function cleanup(): void {
@@ -102,33 +107,41 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
 	});
 }
 
-/** datapathv2: pin the programs once, attach terway_v2_out to both host veths, terway_v2_in to both ENIs. */
-function attachV2(c: Copy): void {
-	const s = setupDatapathV2({ pinRoot, skipCidrs: [] });
-	if (!s.ok) throw new Error(`datapathv2 cannot run here: ${s.reason}`);
+let v2On = false;
+
+/** datapathv2 on the routed copy: terway_v2_out on both host veths, terway_v2_in on both ENIs; or none. */
+function setV2(on: boolean): void {
+	if (on === v2On) return;
 	using out = objGet(new PinLayout(pinRoot).program(V2_PROGRAMS.out));
 	for (const i of [0, 1] as const) {
-		using ns = Netns.open(c.node[i]);
-		ensureAttached({ ns, ifName: c.hostVeth, direction: "ingress" }, out.fd, { mode: "tcx", pinRoot });
-		attachV2ToEni(ns, c.eni[i], pinRoot);
+		using ns = Netns.open(routed.node[i]);
+		if (on) {
+			ensureAttached({ ns, ifName: routed.hostVeth, direction: "ingress" }, out.fd, { mode: "tcx", pinRoot });
+			attachV2ToEni(ns, routed.eni[i], pinRoot);
+		} else {
+			detach({ ns, ifName: routed.hostVeth, direction: "ingress" }, { pinRoot });
+			detach({ ns, ifName: routed.eni[i], direction: "ingress" }, { pinRoot });
+		}
 	}
+	v2On = on;
 }
 
 const pingOk = (c: Copy, n: number) =>
 	Bun.spawnSync(["ip", "netns", "exec", c.pod[0], "ping", "-c", String(n), "-i", "0.05", "-W", "1", POD_B])
 		.exitCode === 0;
 
-/** A reaches B; datapathv2 bypasses the nodes' forwarding, the others use it. */
-function verify(c: Copy): void {
-	if (!pingOk(c, 2)) throw new Error(`${c.kind}: pod A cannot reach pod B`);
+/** Switch to `k` (untimed), then check: A reaches B; datapathv2 bypasses the nodes' forwarding, the others use it. */
+function configure({ kind, copy: c }: Config): void {
+	if (kind !== "plain") setV2(kind === "datapathv2");
+	if (!pingOk(c, 2)) throw new Error(`${kind}: pod A cannot reach pod B`);
 	const f0 = forwarded(c);
 	const s0 = readV2Stats(pinRoot);
-	if (!pingOk(c, 5)) throw new Error(`${c.kind}: pod A cannot reach pod B`);
+	if (!pingOk(c, 5)) throw new Error(`${kind}: pod A cannot reach pod B`);
 	const fwd = forwarded(c) - f0;
 	const redirected = readV2Stats(pinRoot).outRedirect - s0.outRedirect;
-	if (c.kind === "datapathv2" ? fwd !== 0 || redirected < 10n : fwd < 20) {
+	if (kind === "datapathv2" ? fwd !== 0 || redirected < 10n : fwd < 20 || redirected !== 0n) {
 		throw new Error(
-			`${c.kind}: 5 pings made the nodes forward ${fwd} datagrams and the programs redirect ${redirected}`,
+			`${kind}: 5 pings made the nodes forward ${fwd} datagrams and the programs redirect ${redirected}`,
 		);
 	}
 }
@@ -218,35 +231,37 @@ function kernelInfo(): string {
 }
 
 async function main(): Promise<void> {
-	for (const c of copies) {
+	for (const c of [routed, plainCopy]) {
 		build(c);
-		if (c.kind === "datapathv2") attachV2(c);
 		await startServers(c);
-		verify(c);
 	}
+	const s = setupDatapathV2({ pinRoot, skipCidrs: [] });
+	if (!s.ok) throw new Error(`datapathv2 cannot run here: ${s.reason}`);
 	const samples = new Map(
-		copies.map((c) => [
+		configs.map((c) => [
 			c.kind,
 			{ gbps: [], ping: [], rr: [], forwarded: 0, redirected: 0n, passed: 0n } as Sample,
 		]),
 	);
-	log(`bench/datapath: ${copies.length} datapaths x ${args.rounds} rounds (${kernelInfo()})`);
+	log(`bench/datapath: ${configs.length} datapaths x ${args.rounds} rounds (${kernelInfo()})`);
 	for (let r = 0; r < args.rounds; r++) {
-		for (let k = 0; k < copies.length; k++) {
-			const c = copies[(k + r) % copies.length]!;
-			const s = samples.get(c.kind)!;
+		for (let k = 0; k < configs.length; k++) {
+			const cfg = configs[(k + r) % configs.length]!;
+			configure(cfg);
+			const c = cfg.copy;
+			const s = samples.get(cfg.kind)!;
 			const f0 = forwarded(c);
 			const v0 = readV2Stats(pinRoot);
 			s.gbps.push(iperf(c, args.seconds));
 			s.ping.push(...pingUs(c, 200));
 			s.rr.push(...rr(c, 2000));
 			s.forwarded += forwarded(c) - f0;
-			if (c.kind === "datapathv2") {
+			if (cfg.kind === "datapathv2") {
 				const v1 = readV2Stats(pinRoot);
 				s.redirected += v1.outRedirect - v0.outRedirect + (v1.inRedirect - v0.inRedirect);
 				s.passed += v1.outPass - v0.outPass + (v1.inPass - v0.inPass);
 			}
-			log(`  round ${r + 1}/${args.rounds}: ${c.kind} done`);
+			log(`  round ${r + 1}/${args.rounds}: ${cfg.kind} done`);
 		}
 	}
 	const row = (k: Kind) => {
@@ -288,6 +303,7 @@ async function main(): Promise<void> {
 				rows,
 				ratios,
 				targets,
+				gbpsPerRound: Object.fromEntries(KINDS.map((k) => [k, samples.get(k)!.gbps])),
 			}),
 		);
 		return;
