@@ -248,14 +248,26 @@ function attachPinned(h: Handles, o: BpfOp): { changed: boolean } {
  * the hook stay — or our clsact filter); false if there was none.
  */
 function detachPinned(h: Handles, o: BpfOp): boolean {
-	if (!h.host.linkFind(o.link)) {
-		// the link went first (the kernel detached the program): only its link pin may remain
-		return sweepDefunctLinkPins(h.pinRoot).length > 0;
+	// the link went first (the kernel detached the program): only its link pin may remain
+	const gone = () => sweepDefunctLinkPins(h.pinRoot).length > 0;
+	if (!h.host.linkFind(o.link)) return gone();
+	try {
+		return detach(
+			{ ns: h.ns.host, ifName: o.link, direction: o.direction },
+			{ pinRoot: h.pinRoot, program: o.program },
+		).changed;
+	} catch (e) {
+		// the link is going away right now (its pod namespace was just deleted)
+		if (isGoneError(e)) return gone();
+		throw e;
 	}
-	return detach(
-		{ ns: h.ns.host, ifName: o.link, direction: o.direction },
-		{ pinRoot: h.pinRoot, program: o.program },
-	).changed;
+}
+
+/** ENODEV / ENOENT from libbpf or "no such device" from our layer: the link vanished meanwhile. */
+function isGoneError(e: unknown): boolean {
+	if (e instanceof ErrnoError) return e.errno === ERRNO.ENODEV || e.errno === ERRNO.ENOENT;
+	if (e instanceof LinuxError) return /no such device/i.test(e.message) || isGoneError(e.cause);
+	return isNotFoundError(e);
 }
 
 /** Ignore "not there" (the piece is already gone); rethrow anything else. */
