@@ -402,6 +402,11 @@ export async function runWorld(opts: RunWorldOptions): Promise<void> {
 			} else writeFileSync(`${np.cniConfDir}/10-sim-ptp.conflist`, defaultConflist(n + 1));
 			const metadataUrl = metaLoopback.get(i.instanceId) ?? info.endpoints.metadata;
 			const nodeKubeconfig = `${np.dir}/kubeconfig`;
+			// bpffs is machine-wide: any terwayd of this node (ours, or one started by `sim exec`)
+			// pins under the node's own root, which shutdown / `sim down` remove exactly
+			const bpfPinRoot = simPinRoot(opts.prefix, i.nodeName);
+			pinDirs.push(bpfPinRoot);
+			info.pinDirs = [...pinDirs];
 			// nodes reach the apiserver over plain HTTP (client-node under Bun ignores TLS options, cloud-sim §4.3)
 			writeKubeconfig(nodeKubeconfig, { server: info.endpoints.apiserver, insecureSkipTlsVerify: true });
 			writeFileSync(
@@ -418,6 +423,7 @@ export async function runWorld(opts: RunWorldOptions): Promise<void> {
 					`TERWAY_METADATA_URL=${metadataUrl}`,
 					`KUBECONFIG=${nodeKubeconfig}`,
 					`CNI_CONF_DIR=${np.cniConfDir}`,
+					`TERWAY_BPF_PIN_ROOT=${bpfPinRoot}`,
 					// so `terwayctl sim exec NODE -- terwayctl status|mapping|diagnose|policy dump` finds this node's
 					`TERWAY_DAEMON_SOCKET=${np.dir}/terwayd.sock`,
 					`TERWAY_BPF_PIN_ROOT=/sys/fs/bpf/${opts.prefix}-${i.nodeName}`,
@@ -447,9 +453,6 @@ export async function runWorld(opts: RunWorldOptions): Promise<void> {
 			if (cni === "terway") {
 				const nodeNs = netns ? Netns.open(netns) : undefined;
 				let d: Terwayd;
-				const bpfPinRoot = simPinRoot(opts.prefix, i.nodeName);
-				pinDirs.push(bpfPinRoot);
-				info.pinDirs = [...pinDirs];
 				try {
 					d = Terwayd.start({
 						bpfPinRoot,

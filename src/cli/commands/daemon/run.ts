@@ -60,6 +60,20 @@ function configError(e: unknown, where: string): never {
 	throw e;
 }
 
+/**
+ * The policy agent's bpffs root: the config file's `bpf_pin_root` when it has one, else
+ * $TERWAY_BPF_PIN_ROOT (the sim's node environment sets a per-node root, bpffs being
+ * machine-wide), else the default.
+ */
+function policyPinRoot(raw: unknown, fromConfig: string): string {
+	if ((raw as Record<string, unknown> | undefined)?.bpf_pin_root !== undefined) return fromConfig;
+	const env = process.env.TERWAY_BPF_PIN_ROOT;
+	if (!env) return fromConfig;
+	if (!env.startsWith("/"))
+		throw new ExitError(`TERWAY_BPF_PIN_ROOT=${JSON.stringify(env)} is not an absolute path`, 2);
+	return env;
+}
+
 export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 	const raw = opts.config ? readConfigFile(opts.config) : { eni_conf: {} };
 	let parsed: ReturnType<typeof parseDaemonConfig>;
@@ -111,13 +125,14 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 		eniConf = cc.eniConf;
 		exclusive = cc.exclusive;
 		const cm = `${cfg.configMap.namespace}/${cfg.configMap.name}`;
+		const pinRoot = policyPinRoot(raw, cfg.bpfPinRoot);
 		policy = cc.networkPolicy
 			? openPolicyAgent({
 					kube,
 					events: agent.events,
 					nodeName,
 					nodeIps: () => daemon.nodeIps(),
-					pinRoot: cfg.bpfPinRoot,
+					pinRoot,
 					log,
 					idsFile: join(stateDir, "policy-ids.json"),
 				})
@@ -154,7 +169,7 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 				);
 	const store = Store.open(join(stateDir, "state.db"));
 	if (policy instanceof PolicyOff) log.info({ reason: policy.reason }, "NetworkPolicy enforcement off");
-	else log.info({ pinRoot: cfg.bpfPinRoot }, "NetworkPolicy programs loaded and pinned");
+	else log.info({ pinRoot: policy.pinRoot }, "NetworkPolicy programs loaded and pinned");
 	const daemon = new Daemon({
 		store,
 		ecs: cloud.ecs,
