@@ -217,6 +217,14 @@ describe.skipIf(!canRun("tests/bpf/datapathv2.test.ts"))(
 			expect(openHandles()).toEqual([]);
 		});
 
+		test("a pin root off bpffs is a setup error naming it, not a kernel fallback", () => {
+			const bad = `/tmp/${P}-not-bpffs`;
+			expect(() => setupDatapathV2({ pinRoot: bad })).toThrow(
+				`pin directory ${bad} is not on a bpf filesystem`,
+			);
+			expect(existsSync(bad)).toBe(false);
+		});
+
 		test("plain routing first: the node forwards pod <-> VPC (no programs yet)", () => {
 			expect(datapathV2Ready(PIN_ROOT)).toBe(false);
 			const f0 = forwarded();

@@ -19,7 +19,7 @@ import { mapLookup, objGet } from "../../ffi/libbpf/index.ts";
 import { LinuxError } from "../errors.ts";
 import type { Netns } from "../netns.ts";
 import { ensureAttached, tcxSupported } from "./attach.ts";
-import { DEFAULT_PIN_ROOT, PinLayout, unpin } from "./bpffs.ts";
+import { DEFAULT_PIN_ROOT, ensurePinDir, PinLayout, unpin } from "./bpffs.ts";
 import { type Codec, u32 } from "./codec.ts";
 import { loadObject, pinProgram } from "./objects.ts";
 import { TypedMap } from "./typed-map.ts";
@@ -70,7 +70,8 @@ const probes = new Map<string, V2Support>();
  * Load the datapathv2 object under `pinRoot` and pin both programs there (replacing older pins),
  * then set the skip list to `skipCidrs`. Probes once per pin root per process: without TCX or
  * when the kernel refuses the programs (missing helpers), nothing is pinned and the answer says
- * why; the caller logs it and keeps the `veth` datapath.
+ * why; the caller logs it and keeps the `veth` datapath. Throws when the pin root is unusable
+ * (not on a bpffs) or a pin fails: a setup problem, not the kernel's.
  */
 export function setupDatapathV2(opts: { pinRoot?: string; skipCidrs?: string[] } = {}): V2Support {
 	const pinRoot = pinRootOf(opts.pinRoot);
@@ -81,6 +82,7 @@ export function setupDatapathV2(opts: { pinRoot?: string; skipCidrs?: string[] }
 		probes.set(pinRoot, r);
 		return r;
 	}
+	ensurePinDir(pinRoot); // not the kernel's fault: throws (the pin root is not on a bpffs)
 	let obj: ReturnType<typeof loadObject>;
 	try {
 		obj = loadObject("datapathv2", { pinRoot });
