@@ -556,6 +556,8 @@ describe.skipIf(!ok)("CNI conformance: the built terway binary", () => {
 			entrypoints: [join(root, "src/bin/terwayctl.ts")],
 			target: "bun",
 			metafile: true,
+			// ink's optional DEV-only peer, not installed (the Makefile's build passes the same)
+			external: ["react-devtools-core"],
 		});
 		const entryImports = bin.metafile?.inputs["src/bin/terwayctl.ts"]?.imports ?? [];
 		expect(entryImports.map((i) => i.kind)).toEqual(entryImports.map(() => "dynamic-import"));
