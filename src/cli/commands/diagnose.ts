@@ -29,6 +29,10 @@ export function registerDiagnose(program: Command): void {
 				"terwayd's socket (default $TERWAY_DAEMON_SOCKET, /var/run/terway/terwayd.sock)",
 			)
 			.option("--kubeconfig <file>", "kubeconfig for the eni-config (default $KUBECONFIG, else in-cluster)")
+			.option(
+				"--config <file>",
+				"terwayd's config (JSON/YAML); its eni_conf over the ConfigMap's: credentials, region, datapath",
+			)
 			.option("--timeout <seconds>", "per-call timeout (daemon, cloud, metadata)", "10")
 			.option(
 				"--cni-conf-dir <dir>",

@@ -4,6 +4,7 @@
  * The flag and argument checks of `terwayctl diagnose`, kept free of heavy imports so a usage
  * error (exit 2) is answered before the cloud SDKs or netlink load.
  */
+import { existsSync } from "node:fs";
 import { EXIT, ExitError } from "../../errors.ts";
 
 /** `--timeout`/`--interval` in ms (seconds on the command line, an optional trailing "s"). */
@@ -36,7 +37,15 @@ export function parsePeer(s: string): { ip: string; port?: number } {
 }
 
 /** Every flag of `diagnose` / `diagnose pod`, checked (throws the usage error). */
-export function checkArgs(o: { timeout?: string; interval?: string; pod?: string; to?: string }): void {
+export function checkArgs(o: {
+	timeout?: string;
+	interval?: string;
+	pod?: string;
+	to?: string;
+	config?: string;
+}): void {
+	if (o.config !== undefined && !existsSync(o.config))
+		throw new ExitError(`--config ${o.config}: no such file`, EXIT.usage);
 	secondsMs(o.timeout, "--timeout");
 	secondsMs(o.interval, "--interval");
 	if (o.pod !== undefined) parsePodRef(o.pod);

@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { metadataBaseUrl } from "../../../cloud/endpoints.ts";
 import { MetadataClient } from "../../../cloud/metadata.ts";
 import { TERWAY_CONFLIST } from "../../../core/config/conflist.ts";
-import { parseEniConf } from "../../../core/config/eni-config.ts";
+import { mergePatch, parseEniConf } from "../../../core/config/eni-config.ts";
+import type { JsonObject } from "../../../core/config/types.ts";
 import { DaemonApi, socketPath } from "../../daemon-api.ts";
 import { EXIT, ExitError } from "../../errors.ts";
 import { style } from "../../output.ts";
@@ -31,6 +32,8 @@ export type DiagnoseOptions = {
 	/** commander's --no-tui gives tui=false. */
 	tui?: boolean;
 	cniConfDir?: string;
+	/** terwayd's config file (its eni_conf over the ConfigMap's: credentials, region, datapath). */
+	config?: string;
 	/** Refresh period of the TUI, seconds. */
 	interval?: string;
 };
@@ -42,14 +45,22 @@ export function timeoutMsOf(v: string | undefined, flag = "--timeout"): number {
 	return secondsMs(v, flag);
 }
 
-async function eniConfigDatapath(kubeconfig: string | undefined, timeoutMs: number) {
-	const { loadKubeConfig, KubeClient, NodeAgent } = await import("../../../k8s/index.ts");
-	const loaded = loadKubeConfig(kubeconfig ? { kubeconfig } : {});
-	if (!loaded) return undefined;
-	const kube = new KubeClient(loaded, { timeoutMs });
-	const agent = new NodeAgent(kube, { nodeName: process.env.NODE_NAME ?? "" });
-	const raw = JSON.parse(await agent.readEniConfig("kube-system"));
-	return { datapath: parseEniConf(raw).config.datapath, source: "ConfigMap kube-system/eni-config" };
+type JsonObj = Record<string, unknown>;
+
+/**
+ * terwayd's configuration as diagnose sees it: the cluster's `kube-system/eni-config` eni_conf
+ * (read as `terwayctl eni` reads it) with `--config`'s eni_conf merged over it, as terwayd does.
+ */
+async function nodeEniConf(kubeconfig: string | undefined, configFile: string | undefined) {
+	const { clusterEniConf, readConfigFile } = await import("../eni/sources.ts");
+	const cluster = await clusterEniConf(kubeconfig);
+	const file = configFile ? readConfigFile(configFile) : undefined;
+	if (!cluster.eniConf && !file) return { note: cluster.note };
+	const merged = mergePatch((cluster.eniConf ?? {}) as JsonObject, (file?.eniConf ?? {}) as JsonObject);
+	const source = [cluster.eniConf ? "ConfigMap kube-system/eni-config" : "", file ? configFile : ""]
+		.filter(Boolean)
+		.join(" + ");
+	return { eniConf: merged as JsonObj, top: (file?.top ?? {}) as JsonObj, source, note: cluster.note };
 }
 
 /** The real ports, from flags and the environment (the node's, under `sim exec`). */
@@ -60,6 +71,11 @@ export function realDeps(o: DiagnoseOptions): DiagnoseDeps {
 	const confDir = o.cniConfDir ?? env.CNI_CONF_DIR ?? DEFAULT_CNI_CONF_DIR;
 	const kubeconfig = o.kubeconfig ?? env.KUBECONFIG;
 	const metadata = new MetadataClient({ env, timeoutMs, retry: { steps: 2 } });
+	let conf: ReturnType<typeof nodeEniConf> | undefined;
+	const eniConf = () => {
+		conf ??= nodeEniConf(kubeconfig, o.config);
+		return conf;
+	};
 	return {
 		daemon: new DaemonApi(socket, timeoutMs),
 		socket,
@@ -67,10 +83,19 @@ export function realDeps(o: DiagnoseOptions): DiagnoseDeps {
 		metadataUrl: metadataBaseUrl(env),
 		cloud: async () => {
 			const { createCloud } = await import("../../../cloud/index.ts");
-			const regionId = env.REGION_ID || env.ALIBABA_CLOUD_REGION_ID || undefined;
+			const { cloudKeys } = await import("../eni/sources.ts");
+			const c0 = await eniConf();
+			// terwayd's sources: eni_conf access_key/access_secret/credential_path/region_id, then the env
+			const keys = c0.eniConf ? cloudKeys(c0.eniConf, c0.top) : {};
+			const regionId = keys.regionId || env.REGION_ID || env.ALIBABA_CLOUD_REGION_ID || undefined;
 			const c = await createCloud({
 				env,
 				...(regionId ? { regionId } : {}),
+				credentials: {
+					...(keys.accessKeyId ? { accessKeyId: keys.accessKeyId } : {}),
+					...(keys.accessKeySecret ? { accessKeySecret: keys.accessKeySecret } : {}),
+					...(keys.credentialPath ? { credentialPath: keys.credentialPath } : {}),
+				},
 				metadata: { timeoutMs, retry: { steps: 2 } },
 				ecs: { timeoutMs },
 			});
@@ -82,7 +107,14 @@ export function realDeps(o: DiagnoseOptions): DiagnoseDeps {
 			if (!existsSync(path)) return { path };
 			return { path, file: { path, text: readFileSync(path, "utf8") } };
 		},
-		eniConfig: () => eniConfigDatapath(kubeconfig, timeoutMs),
+		eniConfig: async () => {
+			const c = await eniConf();
+			if (!c.eniConf) {
+				if (c.note) throw new Error(c.note);
+				return undefined;
+			}
+			return { datapath: parseEniConf(c.eniConf).config.datapath, source: c.source };
+		},
 		timeoutMs,
 	};
 }
