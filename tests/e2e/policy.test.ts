@@ -403,6 +403,25 @@ describe.skipIf(!canRun("e2e: NetworkPolicy in the netns sim"))(
 			expect(p.enabled).toBe(true);
 		}, 120_000);
 
+		test("a pod's policy attachments go with it: deleting the pod leaves no link pin behind", async () => {
+			const pins = () =>
+				sh(["ls", `/sys/fs/bpf/${P}-${N2}/links`])
+					.out.split("\n")
+					.filter((l) => l.includes("terway_pol"));
+			const before = pins();
+			await w.addPodIn("default", "tmp", N2, { role: "tmp" });
+			const tmpPod = await w.podIn("default", "tmp");
+			expect(pins().length).toBe(before.length + 2);
+			expect(pingFrom(tmpPod.netns, be.v4, 1)).toBe(true);
+			await w.kube("DELETE", "/api/v1/namespaces/default/pods/tmp");
+			const end = Date.now() + 30_000;
+			while ((await w.kube("GET", "/api/v1/namespaces/default/pods/tmp")).status !== 404 && Date.now() < end)
+				await Bun.sleep(100);
+			const end2 = Date.now() + 2_000;
+			while (pins().length !== before.length && Date.now() < end2) await Bun.sleep(100);
+			expect(pins().sort()).toEqual([...before].sort());
+		}, 60_000);
+
 		test("GET /v1/policy and the NetworkPolicies' events show each policy's status; a bad policy is PolicyError", async () => {
 			await applyPolicy({
 				metadata: { name: "bad-cidr", namespace: "prod" },
