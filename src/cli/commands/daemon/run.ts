@@ -61,7 +61,7 @@ function configError(e: unknown, where: string): never {
 }
 
 /**
- * The policy agent's bpffs root: the config file's `bpf_pin_root` when it has one, else
+ * terwayd's bpffs root (policy and datapathv2): the config file's `bpf_pin_root` when it has one, else
  * $TERWAY_BPF_PIN_ROOT (the sim's node environment sets a per-node root, bpffs being
  * machine-wide), else the default.
  */
@@ -89,6 +89,8 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 	const socket = opts.socket ?? cfg.socket;
 	const stateDir = opts.stateDir ?? cfg.stateDir;
 	const kubeconfig = opts.kubeconfig ?? cfg.kubeconfig ?? process.env.KUBECONFIG;
+	// one bpffs root for everything terwayd pins (policy maps and programs, datapathv2 programs)
+	const bpfPinRoot = policyPinRoot(raw, cfg.bpfPinRoot);
 
 	// one terwayd per state dir, taken before anything touches the cluster, the cloud or the store
 	mkdirSync(stateDir, { recursive: true, mode: 0o700 });
@@ -125,14 +127,13 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 		eniConf = cc.eniConf;
 		exclusive = cc.exclusive;
 		const cm = `${cfg.configMap.namespace}/${cfg.configMap.name}`;
-		const pinRoot = policyPinRoot(raw, cfg.bpfPinRoot);
 		policy = cc.networkPolicy
 			? openPolicyAgent({
 					kube,
 					events: agent.events,
 					nodeName,
 					nodeIps: () => daemon.nodeIps(),
-					pinRoot,
+					pinRoot: bpfPinRoot,
 					log,
 					idsFile: join(stateDir, "policy-ids.json"),
 				})
@@ -162,7 +163,7 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 			: new NetlinkEniLinks(
 					v2
 						? {
-								datapathv2: { pinRoot: cfg.bpfPinRoot, skipCidrs: eniConf.serviceCidrs },
+								datapathv2: { pinRoot: bpfPinRoot, skipCidrs: eniConf.serviceCidrs },
 								onV2Fallback: (reason) => log.warn({}, reason),
 							}
 						: {},
