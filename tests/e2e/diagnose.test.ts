@@ -242,6 +242,31 @@ describe.skipIf(!canRun("e2e: terwayctl diagnose in the netns sim"))(
 			expect([g.severity, g.message.includes("InvalidAccessKeyId.NotFound")]).toEqual(["error", true]);
 		}, 60_000);
 
+		test("an STS token that does not belong to the AccessKey: cloud.credentials names the code and the STS fix", () => {
+			// the node's RAM-role STS triple from metadata, read inside the node as terwayd would
+			const code = `const { MetadataClient } = await import(${JSON.stringify(join(import.meta.dir, "../../src/cloud/metadata.ts"))});
+const m = new MetadataClient();
+const role = await m.ramRole();
+console.log(JSON.stringify(await m.ramCredentials(role)));`;
+			const got = w.cli("sim", "exec", "--prefix", P, N1, "--", process.execPath, "-e", code);
+			expect(got.code).toBe(0);
+			const sts = JSON.parse(got.out) as {
+				accessKeyId: string;
+				accessKeySecret: string;
+				securityToken: string;
+			};
+			const r = diagnose(N1, [], {
+				ALIBABA_CLOUD_ACCESS_KEY_ID: sts.accessKeyId,
+				ALIBABA_CLOUD_ACCESS_KEY_SECRET: sts.accessKeySecret,
+				ALIBABA_CLOUD_SECURITY_TOKEN: `${sts.securityToken}-stale`,
+			});
+			expect(r.code).toBe(1);
+			const f = (r.doc as DiagnoseReport).findings.find((x) => x.id === "cloud.credentials")!;
+			expect([f.layer, f.severity]).toEqual(["cloud", "error"]);
+			expect(f.message).toContain("InvalidSecurityToken.MismatchWithAccessKey");
+			expect(f.fix).toContain("STS token");
+		}, 60_000);
+
 		test("a dead daemon: daemon.reachable is an error saying how to start it; the rest is skipped, not failed", () => {
 			const pid = terwaydPid(N1);
 			expect(pid).toBeGreaterThan(0);
