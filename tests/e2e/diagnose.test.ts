@@ -155,6 +155,36 @@ describe.skipIf(!canRun("e2e: terwayctl diagnose in the netns sim"))(
 			else console.warn(`SKIP policy verdict: ${p.policy?.note}`);
 		}, 60_000);
 
+		test("diagnose pod --to: a NetworkPolicy isolating the peer's ingress makes the verdict 'dropped', naming why", async () => {
+			const path = "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies";
+			const np = {
+				apiVersion: "networking.k8s.io/v1",
+				kind: "NetworkPolicy",
+				metadata: { name: "b-deny-ingress", namespace: "default" },
+				spec: { podSelector: { matchLabels: { app: "b" } }, policyTypes: ["Ingress"] },
+			};
+			const created = await w.kube("POST", path, np);
+			expect(created.status).toBeLessThan(300);
+			try {
+				// terwayd's policy agent writes the maps shortly after the watch event
+				let p: PodPath | undefined;
+				const end = Date.now() + 20_000;
+				do {
+					p = diagnose(N1, ["pod", "default/a", "--to", `${b.v4}:80`]).doc as PodPath;
+					if (!p.policy?.verdict || p.policy.verdict.allowed === false) break;
+					await Bun.sleep(250);
+				} while (Date.now() < end);
+				if (!p?.policy?.verdict) {
+					console.warn(`SKIP policy verdict: ${p?.policy?.note}`);
+					return;
+				}
+				expect(p.policy.verdict.allowed).toBe(false);
+				expect(p.policy.verdict.reason).toContain("b-deny-ingress");
+			} finally {
+				await w.kube("DELETE", `${path}/b-deny-ingress`);
+			}
+		}, 60_000);
+
 		test("a deleted pod rule: kernel.pod-datapath names the pod, the missing rule and how to restore it", async () => {
 			const ns = w.nodeNs(N1);
 			const rules = sh(["ip", "-n", ns, "-4", "rule", "show"]).out;
