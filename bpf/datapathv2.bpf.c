@@ -24,7 +24,11 @@
  * Anything else returns TC_ACT_UNSPEC (= TCX_NEXT: the host stack handles it as in `veth`):
  * non-IP, link-local and multicast destinations, TTL <= 1, local destinations (NOT_FWDED), an
  * unresolved neighbour on the way in, a packet needing fragmentation, a destination in
- * terway_v2_skip (the service CIDRs: kube-proxy's DNAT lives in the host stack).
+ * terway_v2_skip (the service CIDRs: kube-proxy's DNAT lives in the host stack), and TCP/UDP
+ * packets of a connection the node's conntrack NATs (bpf_skb_ct_lookup: the replies of a
+ * service connection must be un-NATed by the stack, wherever they come from). Needs the
+ * nf_conntrack kfuncs (Linux 6.0+, conntrack built in or loaded): without them the object does
+ * not load and the node keeps the veth datapath.
  *
  * Counters: terway_v2_stats, per-CPU array indexed by TERWAY_V2_STAT_* (read by
  * src/linux/bpf/datapathv2.ts). Return codes: TC_ACT_UNSPEC (-1) = TCX_NEXT, TC_ACT_SHOT = drop,
@@ -53,6 +57,27 @@
 #ifndef AF_INET
 #define AF_INET 2
 #endif
+
+/* nf_conntrack kfuncs (net/netfilter/nf_conntrack_bpf.c). The 12-byte opts layout is accepted by
+ * every kernel that has them; only `status` of struct nf_conn is read (CO-RE relocated). */
+struct bpf_ct_opts {
+	__s32 netns_id;
+	__s32 error;
+	__u8 l4proto;
+	__u8 dir;
+	__u8 reserved[2];
+};
+
+struct nf_conn {
+	unsigned long status;
+} __attribute__((preserve_access_index));
+
+extern struct nf_conn *bpf_skb_ct_lookup(struct __sk_buff *skb, struct bpf_sock_tuple *tuple, __u32 tuple_sz,
+					 struct bpf_ct_opts *opts, __u32 opts_sz) __ksym;
+extern void bpf_ct_release(struct nf_conn *ct) __ksym;
+
+#define TERWAY_CT_NETNS_CURRENT (-1) /* BPF_F_CURRENT_NETNS */
+#define TERWAY_IPS_NAT_MASK 0x30     /* IPS_SRC_NAT | IPS_DST_NAT */
 #ifndef AF_INET6
 #define AF_INET6 10
 #endif
@@ -172,6 +197,59 @@ static __always_inline int parse(struct __sk_buff *skb, struct bpf_fib_lookup *p
 	return 0;
 }
 
+/*
+ * Whether the node's conntrack NATs this TCP/UDP packet's connection (either direction): such a
+ * packet must go through the stack. ICMP and other protocols: no (ping to a service IP is not
+ * answered by kube-proxy anyway).
+ */
+static __always_inline int natted(struct __sk_buff *skb, int family, __u8 proto)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct bpf_ct_opts opts = { .netns_id = TERWAY_CT_NETNS_CURRENT, .l4proto = proto };
+	struct bpf_sock_tuple t = {};
+	struct nf_conn *ct;
+	__u32 size;
+	__be16 *ports;
+	int nat;
+
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return 0;
+	if (family == AF_INET) {
+		struct iphdr *ip = data + sizeof(struct ethhdr);
+
+		if ((void *)(ip + 1) > end || ip->ihl < 5)
+			return 0;
+		ports = (void *)ip + ip->ihl * 4;
+		if ((void *)(ports + 2) > end)
+			return 0;
+		t.ipv4.saddr = ip->saddr;
+		t.ipv4.daddr = ip->daddr;
+		t.ipv4.sport = ports[0];
+		t.ipv4.dport = ports[1];
+		size = sizeof(t.ipv4);
+	} else {
+		struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+
+		if ((void *)(ip6 + 1) > end)
+			return 0;
+		ports = (void *)(ip6 + 1);
+		if ((void *)(ports + 2) > end)
+			return 0;
+		__builtin_memcpy(t.ipv6.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(t.ipv6.daddr, &ip6->daddr, 16);
+		t.ipv6.sport = ports[0];
+		t.ipv6.dport = ports[1];
+		size = sizeof(t.ipv6);
+	}
+	ct = bpf_skb_ct_lookup(skb, &t, size, &opts, sizeof(opts));
+	if (!ct)
+		return 0;
+	nat = (ct->status & TERWAY_IPS_NAT_MASK) != 0;
+	bpf_ct_release(ct);
+	return nat;
+}
+
 /* Decrement TTL / hop limit (the packet is routed, as the host stack would). 0 on success. */
 static __always_inline int dec_hops(struct __sk_buff *skb, int family)
 {
@@ -211,6 +289,8 @@ int terway_v2_out(struct __sk_buff *skb)
 	rc = bpf_fib_lookup(skb, &p, sizeof(p), 0);
 	if ((rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) || p.ifindex == in)
 		return pass(TERWAY_V2_STAT_OUT_PASS);
+	if (natted(skb, family, p.l4_protocol))
+		return pass(TERWAY_V2_STAT_OUT_PASS);
 
 	nh.nh_family = p.family;
 	if (p.family == AF_INET)
@@ -236,6 +316,8 @@ int terway_v2_in(struct __sk_buff *skb)
 	rc = bpf_fib_lookup(skb, &p, sizeof(p), 0);
 	/* only a resolved pod veth: the route's device carries the host veth MAC */
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS || !is_host_veth_mac(p.smac))
+		return pass(TERWAY_V2_STAT_IN_PASS);
+	if (natted(skb, family, p.l4_protocol))
 		return pass(TERWAY_V2_STAT_IN_PASS);
 
 #if TERWAY_V2_HAS_POLICY

@@ -307,6 +307,48 @@ describe.skipIf(!canRun("tests/bpf/datapathv2.test.ts"))(
 			expect(delta(s1, readV2Stats(PIN_ROOT)).outRedirect).toBeGreaterThanOrEqual(2n);
 		});
 
+		test("a service connection (kube-proxy-style DNAT in the node) works: NATed flows are left to the stack both ways", () => {
+			const SVC = "198.18.42.1";
+			sh([
+				"ip",
+				"netns",
+				"exec",
+				NODE,
+				"iptables",
+				"-t",
+				"nat",
+				"-A",
+				"PREROUTING",
+				"-d",
+				`${SVC}/32`,
+				"-p",
+				"tcp",
+				"--dport",
+				"15501",
+				"-j",
+				"DNAT",
+				"--to-destination",
+				`${REMOTE4}:15501`,
+			]);
+			setSkipCidrs(["198.18.42.0/24"], PIN_ROOT);
+			try {
+				const s0 = readV2Stats(PIN_ROOT);
+				// the pod talks to the service IP; the VPC's replies come back from the backend's IP and
+				// must be un-DNATed by the node's conntrack (a redirect_peer would skip that: no connection)
+				expect(tcp(VPC, POD, SVC, 15501)).toBe(true);
+				const d = delta(s0, readV2Stats(PIN_ROOT));
+				expect(d.outPass).toBeGreaterThan(10n);
+				expect(d.inPass).toBeGreaterThan(10n);
+				// a flow without NAT at the same time is still redirected
+				const s1 = readV2Stats(PIN_ROOT);
+				expect(tcp(VPC, POD, REMOTE4, 15502)).toBe(true);
+				expect(delta(s1, readV2Stats(PIN_ROOT)).inRedirect).toBeGreaterThan(10n);
+			} finally {
+				setSkipCidrs([], PIN_ROOT);
+				sh(["ip", "netns", "exec", NODE, "iptables", "-t", "nat", "-F", "PREROUTING"]);
+			}
+		});
+
 		test("bad skip CIDR: a one-line error naming it, the list unchanged", () => {
 			setSkipCidrs(["10.96.0.0/12"], PIN_ROOT);
 			expect(() => setSkipCidrs(["fd00:96::/108", "10.300.0.0/16"], PIN_ROOT)).toThrow(
