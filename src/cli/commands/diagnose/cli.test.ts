@@ -49,7 +49,10 @@ describe("terwayctl diagnose (CLI)", () => {
 			[["diagnose", "--interval", "0"], '--interval "0": want a positive number of seconds'],
 			[["diagnose", "pod", "default/a", "--proto", "gre"], "gre"],
 			[["diagnose", "--frobnicate"], "unknown option"],
-			[["diagnose", "--config", "/nonexistent/terwayd.json"], "--config /nonexistent/terwayd.json: no such file"],
+			[
+				["diagnose", "--config", "/nonexistent/terwayd.json"],
+				"--config /nonexistent/terwayd.json: no such file",
+			],
 		] as const;
 		for (const [args, msg] of bad) {
 			const r = cli([...args]);

@@ -21,31 +21,31 @@ export function parseConflistText(path: string, text: string): ParsedConflist {
 	try {
 		doc = JSON.parse(text);
 	} catch (e) {
-		return { ok: false, path, missing: false, problem: `${path} is not JSON: ${(e as Error).message}` };
+		return { ok: false, path, missing: false, problem: `not JSON: ${(e as Error).message}` };
 	}
 	const list = doc as { name?: unknown; cniVersion?: unknown; plugins?: unknown };
 	if (typeof doc !== "object" || doc === null || !Array.isArray(list.plugins) || list.plugins.length === 0)
-		return { ok: false, path, missing: false, problem: `${path}: "plugins" must be a non-empty list` };
+		return { ok: false, path, missing: false, problem: `"plugins" must be a non-empty list` };
 	const first = list.plugins[0] as Record<string, unknown>;
 	if (first?.type !== "terway")
 		return {
 			ok: false,
 			path,
 			missing: false,
-			problem: `${path}: the first plugin is type ${JSON.stringify(first?.type)}, not "terway"`,
+			problem: `the first plugin is type ${JSON.stringify(first?.type)}, not "terway"`,
 		};
 	try {
 		const conf = parseNetConf(JSON.stringify({ ...first, name: list.name, cniVersion: list.cniVersion }));
 		return { ok: true, path, terway: conf.terway, doc: doc as Record<string, unknown> };
 	} catch (e) {
-		return { ok: false, path, missing: false, problem: `${path}: ${errorLine(e)}` };
+		return { ok: false, path, missing: false, problem: `the terway plugin rejects it: ${errorLine(e)}` };
 	}
 }
 
 /** The conflist of this node, parsed once per run. */
 export function nodeConflist(ctx: DiagnoseContext): ParsedConflist {
 	const c = ctx.deps.conflist();
-	if (!c.file) return { ok: false, path: c.path, missing: true, problem: `${c.path} does not exist` };
+	if (!c.file) return { ok: false, path: c.path, missing: true, problem: "does not exist" };
 	return parseConflistText(c.file.path, c.file.text);
 }
 
