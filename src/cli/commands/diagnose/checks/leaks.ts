@@ -9,14 +9,12 @@
 import { gcPlan } from "../../../../core/datapath/leftovers.ts";
 import type { MappingRow } from "../../../../daemon/api-types.ts";
 import { errorLine } from "../../../errors.ts";
+import { TAG_CREATOR, TAG_CREATOR_VALUE } from "../../eni/merge.ts";
 import type { Check, DiagnoseContext } from "../context.ts";
 import { type Finding, finding } from "../findings.ts";
 import { nodeConflist } from "./config.ts";
 import { skippedNoDaemon } from "./daemon.ts";
 import { allocatedPods } from "./mapping.ts";
-
-/** The tag terwayd puts on every ENI it creates (Terway). */
-export const CREATOR_TAG = { creator: "terway" } as const;
 
 function gcFix(socket: string): string {
 	return `terwayd's GC removes it on its next pass (every 5 min); now: curl --unix-socket ${socket} -X POST http://terwayd/v1/gc`;
@@ -111,7 +109,7 @@ export const leaksCheck: Check = {
 			const cloud = await ctx.cloud();
 			const known = new Set((await ctx.enis()).map((e) => e.id));
 			const tagged = await cloud.ecs.describeEnis(
-				{ instanceId: st.instanceId, tags: { ...CREATOR_TAG } },
+				{ instanceId: st.instanceId, tags: { [TAG_CREATOR]: TAG_CREATOR_VALUE } },
 				{ signal: ctx.signal() },
 			);
 			for (const e of tagged) {
