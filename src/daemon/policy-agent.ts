@@ -467,7 +467,8 @@ export class PolicyAgent implements PolicyPort {
 /**
  * Load the policy programs under `pinRoot` (maps pinned by name and reused when already there,
  * programs pinned at `<pinRoot>/progs/`) and make the agent over their maps; PolicyOff with the
- * kernel's reason when they cannot be loaded (no BTF, no CAP_BPF, too old a kernel).
+ * kernel's reason when they cannot be loaded (no BTF, no CAP_BPF, too old a kernel) or do not
+ * pass a harmless frame in a test run.
  */
 export function openPolicyAgent(
 	o: Omit<PolicyAgentOptions, "maps" | "close" | "sweep">,
@@ -477,6 +478,20 @@ export function openPolicyAgent(
 		prog = PolicyProgram.load({ pinRoot: o.pinRoot });
 	} catch (e) {
 		return new PolicyOff(`the kernel cannot load the policy programs: ${(e as Error).message}`);
+	}
+	// an ARP frame must pass both programs untouched; a kernel that refuses test runs is no verdict
+	let bad: string[] = [];
+	try {
+		bad = prog
+			.selfTest()
+			.filter((r) => !r.ok)
+			.map((r) => `${r.program} returned ${r.retval}`);
+	} catch {
+		bad = [];
+	}
+	if (bad.length > 0) {
+		prog.close();
+		return new PolicyOff(`the policy programs failed their self-test (${bad.join(", ")})`);
 	}
 	return new PolicyAgent({
 		...o,

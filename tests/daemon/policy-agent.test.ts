@@ -12,13 +12,18 @@
  * Maps are the real ones; `apply` is wrapped only to count the writes.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MapDiff, MapState } from "../../src/core/policy/index.ts";
 import { ClusterConfigError, networkPolicyEnabled } from "../../src/daemon/kube.ts";
 import { silentLogger } from "../../src/daemon/log.ts";
-import { PolicyAgent, type PolicyMapsPort } from "../../src/daemon/policy-agent.ts";
+import {
+	openPolicyAgent,
+	PolicyAgent,
+	type PolicyMapsPort,
+	PolicyOff,
+} from "../../src/daemon/policy-agent.ts";
 import { openHandles } from "../../src/ffi/handles.ts";
 import { KubeClient, loadKubeconfigFile } from "../../src/k8s/client.ts";
 import { NodeAgent } from "../../src/k8s/node-agent.ts";
@@ -163,6 +168,30 @@ describe.skipIf(!canRun("tests/daemon/policy-agent.test.ts"))(
 			set("false");
 			// no ConfigMap at all: on
 			expect(await networkPolicyEnabled(agent, "nowhere")).toBe(true);
+		});
+
+		test("openPolicyAgent: programs loaded, self-tested and pinned; off with the reason when they cannot be", async () => {
+			const opts = {
+				kube: client,
+				events: agent.events,
+				nodeName: NODE,
+				nodeIps: () => [NODE_IP],
+				log: silentLogger,
+			};
+			const on = openPolicyAgent({ ...opts, pinRoot: PIN_ROOT });
+			expect(on).toBeInstanceOf(PolicyAgent);
+			expect(on.pinRoot).toBe(PIN_ROOT);
+			expect(existsSync(`${PIN_ROOT}/progs/terway_pol_from`)).toBe(true);
+			expect(existsSync(`${PIN_ROOT}/progs/terway_pol_to`)).toBe(true);
+			await on.stop(); // never started: closes the object, the pins stay
+			expect(existsSync(`${PIN_ROOT}/terway_ipid`)).toBe(true);
+			const off = openPolicyAgent({ ...opts, pinRoot: join(dir, "not-bpffs") });
+			expect(off).toBeInstanceOf(PolicyOff);
+			expect(off.info()).toMatchObject({
+				enabled: false,
+				reason: expect.stringContaining("not on a bpf filesystem"),
+			});
+			expect(off.pinRoot).toBeUndefined();
 		});
 
 		test("start: the maps get every pod's identity and the node's address", async () => {
