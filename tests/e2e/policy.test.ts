@@ -9,12 +9,12 @@
  *   node-2: fe2 (default, role=frontend)   be (default, role=backend; echo server 8080, 53)
  *           dv (dev, app=dev)
  *
- * Everything runs twice: with the veth datapath and with datapathv2 (eniip_virtual_type IPVlan:
+ * Dual stack (v4 and v6 identities and flows). Everything runs twice: with the veth datapath and with datapathv2 (eniip_virtual_type IPVlan:
  * the eBPF redirects run after the policy programs), which must give the same answers.
  * Policies take effect within a poll of up to 2 s (no timing assertions). Root only.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PolicyResponse } from "../../src/daemon/api-types.ts";
@@ -31,6 +31,12 @@ function tcp(ns: string, host: string, port: number): boolean {
 		allowFail: true,
 	});
 	return r.code === 0;
+}
+
+/** The pod's IPv6 address (the suite runs dual stack). */
+function v6(p: PodView): string {
+	if (!p.v6) throw new Error(`pod ${p.name} has no IPv6 address (ip_stack dual)`);
+	return p.v6;
 }
 
 /** Poll `probe` for up to 2 s until it answers `want`; returns the last answer. */
@@ -155,6 +161,7 @@ function suite(datapath: "veth" | "datapathv2", tag: string): void {
 				const f = scenario(join(tmp, "scenario.json"), {
 					instanceType: "ecs.sim.big",
 					eniConf: {
+						ip_stack: "dual",
 						min_pool_size: 2,
 						max_pool_size: 30,
 						...(datapath === "datapathv2" ? { eniip_virtual_type: "IPVlan" } : {}),
@@ -184,6 +191,8 @@ function suite(datapath: "veth" | "datapathv2", tag: string): void {
 				for (const s of servers) s.kill();
 				w.down();
 				rmSync(tmp, { recursive: true, force: true });
+				// sim down removed exactly the nodes' pin roots (bpffs is machine-wide)
+				expect([N1, N2].filter((n) => existsSync(`/sys/fs/bpf/${P}-${n}`))).toEqual([]);
 			}, 60_000);
 
 			test("policy is on: both terwayds report it, the programs run on the pods' host veths", async () => {
@@ -211,6 +220,10 @@ function suite(datapath: "veth" | "datapathv2", tag: string): void {
 					expect(links.filter((l) => l.includes("terway_v2_out")).length).toBeGreaterThanOrEqual(2);
 			});
 
+			test("dual stack: every pod has a v4 and a v6 address", () => {
+				expect([db, fe, fe2, be, dv].filter((p) => !p.v6).map((p) => p.name)).toEqual([]);
+			});
+
 			test("no policy: everything flows, same node and across nodes", async () => {
 				await expectFlows([
 					["fe -> db:8080 (same node)", () => tcp(fe.netns, db.v4, 8080), true],
@@ -220,6 +233,8 @@ function suite(datapath: "veth" | "datapathv2", tag: string): void {
 					["ping fe -> db", () => pingFrom(fe.netns, db.v4, 1), true],
 					["ping fe2 -> db", () => pingFrom(fe2.netns, db.v4, 1), true],
 					["db -> be:8080", () => tcp(db.netns, be.v4, 8080), true],
+					["fe2 -> db:8080 over IPv6 (across)", () => tcp(fe2.netns, v6(db), 8080), true],
+					["ping fe -> db over IPv6", () => pingFrom(fe.netns, v6(db), 1), true],
 				]);
 			});
 
@@ -232,6 +247,8 @@ function suite(datapath: "veth" | "datapathv2", tag: string): void {
 					["db -> be:8080 (reply passes)", () => tcp(db.netns, be.v4, 8080), true],
 					["ping db -> fe2 (reply passes)", () => pingFrom(db.netns, fe2.v4, 1), true],
 					["fe2 -> be:8080 (default ns untouched)", () => tcp(fe2.netns, be.v4, 8080), true],
+					["fe2 -> db:8080 over IPv6", () => tcp(fe2.netns, v6(db), 8080), false],
+					["ping fe -> db over IPv6", () => pingFrom(fe.netns, v6(db), 1), false],
 				]);
 			});
 
@@ -244,6 +261,9 @@ function suite(datapath: "veth" | "datapathv2", tag: string): void {
 					["be -> db:8080 (not frontend)", () => tcp(be.netns, db.v4, 8080), false],
 					["dv -> db:8080 (other namespace)", () => tcp(dv.netns, db.v4, 8080), false],
 					["ping fe -> db (ICMP not allowed)", () => pingFrom(fe.netns, db.v4, 1), false],
+					["fe -> db:8080 over IPv6 (same node)", () => tcp(fe.netns, v6(db), 8080), true],
+					["fe2 -> db:8080 over IPv6 (across)", () => tcp(fe2.netns, v6(db), 8080), true],
+					["be -> db:8080 over IPv6", () => tcp(be.netns, v6(db), 8080), false],
 				]);
 			});
 
