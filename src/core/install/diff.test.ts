@@ -15,8 +15,8 @@ test("created and deleted files diff against /dev/null", () => {
 });
 
 test("a change in the middle: removals before additions, 3 lines of context, diff -u numbering", () => {
-	const before = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"].join("\n") + "\n";
-	const after = ["1", "2", "3", "4", "five", "6", "7", "8", "9", "10"].join("\n") + "\n";
+	const before = `${["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"].join("\n")}\n`;
+	const after = `${["1", "2", "3", "4", "five", "6", "7", "8", "9", "10"].join("\n")}\n`;
 	expect(unifiedDiff("/f", before, after)).toBe(
 		"--- a/f\n+++ b/f\n@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n",
 	);
