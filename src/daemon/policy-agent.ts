@@ -216,7 +216,6 @@ export class PolicyAgent implements PolicyPort {
 	#timer: ReturnType<typeof setTimeout> | undefined;
 	#sweepTimer: ReturnType<typeof setInterval> | undefined;
 	#running: Promise<void> = Promise.resolve();
-	#waiters: (() => void)[] = [];
 	#started = false;
 	#stopped = false;
 	#syncs = 0;
@@ -275,7 +274,6 @@ export class PolicyAgent implements PolicyPort {
 		clearInterval(this.#sweepTimer);
 		await Promise.allSettled([this.#policies.stop(), this.#pods.stop(), this.#namespaces.stop()]);
 		await this.#running;
-		for (const w of this.#waiters.splice(0)) w();
 		try {
 			this.#o.close?.();
 		} catch (e) {
