@@ -34,6 +34,7 @@ import {
 import { Informer, type KubeTransport } from "../k8s/watch.ts";
 import { sweepDefunctLinkPins } from "../linux/bpf/link-pins.ts";
 import { PolicyProgram } from "../linux/bpf/policy.ts";
+import { PolicyMaps } from "../linux/bpf/policy-maps.ts";
 import type { PodRef, PolicyResponse } from "./api-types.ts";
 import type { Logger } from "./log.ts";
 
@@ -497,4 +498,22 @@ export function openPolicyAgent(
 		close: () => prog.close(),
 		sweep: () => sweepDefunctLinkPins(o.pinRoot),
 	});
+}
+
+/**
+ * Policy turned off by configuration while maps from an earlier run are still pinned: empty
+ * them, so the programs still attached to running pods' veths enforce nothing (no endpoint is
+ * isolated) instead of stale policies. Returns how many entries went; 0 when nothing is pinned.
+ */
+export function clearPinnedPolicy(pinRoot: string): number {
+	if (!existsSync(`${pinRoot}/terway_ipid`)) return 0;
+	const maps = PolicyMaps.openPinned(pinRoot);
+	try {
+		const empty: MapState = { ips: new Map(), policy: new Map(), idNames: new Map(), ruleNames: new Map() };
+		const d = diff(maps.readState(), empty);
+		maps.apply(d);
+		return d.ips.del.length + d.policy.del.length;
+	} finally {
+		maps.close();
+	}
 }

@@ -19,6 +19,7 @@ import type { MapDiff, MapState } from "../../src/core/policy/index.ts";
 import { ClusterConfigError, networkPolicyEnabled } from "../../src/daemon/kube.ts";
 import { silentLogger } from "../../src/daemon/log.ts";
 import {
+	clearPinnedPolicy,
 	openPolicyAgent,
 	PolicyAgent,
 	type PolicyMapsPort,
@@ -286,6 +287,22 @@ describe.skipIf(!canRun("tests/daemon/policy-agent.test.ts"))(
 				metadata: { labels: { role: "other" } },
 			});
 			await until("web no longer an allowed peer", () => maps.readState().policy.size === 0);
+		});
+
+		test("policy turned off by config: the pinned maps are emptied (attached programs then enforce nothing)", async () => {
+			const had = maps.readState();
+			await a!.stop();
+			a = undefined;
+			expect(had.ips.size).toBeGreaterThan(0);
+			expect(clearPinnedPolicy(PIN_ROOT)).toBe(had.ips.size + had.policy.size);
+			const prog = PolicyProgram.load({ pinRoot: PIN_ROOT });
+			try {
+				const st = prog.maps.readState();
+				expect({ ips: st.ips.size, policy: st.policy.size }).toEqual({ ips: 0, policy: 0 });
+			} finally {
+				prog.close();
+			}
+			expect(clearPinnedPolicy(join(dir, "never-pinned"))).toBe(0);
 		});
 	},
 );

@@ -16,7 +16,13 @@ import { ClusterConfigError, clusterConfig, type KubeHooks, NodeAgentHooks } fro
 import { type EniLinks, NetlinkEniLinks, NoEniLinks } from "../../../daemon/links.ts";
 import { createLogger, type LogLevel } from "../../../daemon/log.ts";
 import { DEFAULT_RELEASE_JOURNAL } from "../../../daemon/pending-releases.ts";
-import { openPolicyAgent, PolicyAgent, PolicyOff, type PolicyPort } from "../../../daemon/policy-agent.ts";
+import {
+	clearPinnedPolicy,
+	openPolicyAgent,
+	PolicyAgent,
+	PolicyOff,
+	type PolicyPort,
+} from "../../../daemon/policy-agent.ts";
 import { serveUnix } from "../../../daemon/server.ts";
 import { lockStateDir, StateDirLockedError, type StateLock } from "../../../daemon/state-lock.ts";
 import { Store } from "../../../daemon/store/index.ts";
@@ -138,6 +144,16 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 					idsFile: join(stateDir, "policy-ids.json"),
 				})
 			: new PolicyOff(`ConfigMap ${cm} sets disable_network_policy: "true"`);
+		if (policy instanceof PolicyOff && !cc.networkPolicy) {
+			// maps of an earlier run would keep enforcing on its pods' veths: empty them
+			try {
+				const n = clearPinnedPolicy(bpfPinRoot);
+				if (n > 0)
+					log.info({ pinRoot: bpfPinRoot, entries: n }, "NetworkPolicy off: emptied the pinned maps");
+			} catch (e) {
+				log.warn({ err: e, pinRoot: bpfPinRoot }, "NetworkPolicy off: could not empty the pinned maps");
+			}
+		}
 		for (const w of cc.warnings) log.warn({}, w);
 		hooks = new NodeAgentHooks(agent, log, { patchPodIps: eniConf.enablePatchPodIps });
 		await hooks.start();
