@@ -22,7 +22,7 @@
  * clean up per pod, and a pod being torn down stops matching the moment its route goes.
  *
  * Anything else returns TC_ACT_UNSPEC (= TCX_NEXT: the host stack handles it as in `veth`):
- * non-IP, link-local and multicast destinations, TTL <= 1, local destinations (NOT_FWDED), an
+ * non-IP, fragments, link-local and multicast destinations, TTL <= 1, local destinations (NOT_FWDED), an
  * unresolved neighbour on the way in, a packet needing fragmentation, a destination in
  * terway_v2_skip (the service CIDRs: kube-proxy's DNAT lives in the host stack), and TCP/UDP
  * packets of a connection the node's conntrack NATs (bpf_skb_ct_lookup: the replies of a
@@ -165,7 +165,8 @@ static __always_inline int parse(struct __sk_buff *skb, struct bpf_fib_lookup *p
 		struct iphdr *ip = (void *)(eth + 1);
 		__u8 a0;
 
-		if ((void *)(ip + 1) > end || ip->ttl <= 1)
+		/* fragments: the stack reassembles what conntrack needs to see whole */
+		if ((void *)(ip + 1) > end || ip->ttl <= 1 || (ip->frag_off & bpf_htons(0x3fff)))
 			return 0;
 		a0 = ((__u8 *)&ip->daddr)[0];
 		if (a0 >= 224 || (a0 == 169 && ((__u8 *)&ip->daddr)[1] == 254) || a0 == 127)
@@ -181,7 +182,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct bpf_fib_lookup *p
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 		__u8 a0, a1;
 
-		if ((void *)(ip6 + 1) > end || ip6->hop_limit <= 1)
+		if ((void *)(ip6 + 1) > end || ip6->hop_limit <= 1 || ip6->nexthdr == 44 /* fragment */)
 			return 0;
 		a0 = ip6->daddr.in6_u.u6_addr8[0];
 		a1 = ip6->daddr.in6_u.u6_addr8[1];

@@ -19,7 +19,8 @@
 
 import { existsSync } from "node:fs";
 import { nodePlan } from "../core/datapath/node.ts";
-import { attachV2ToEni, setupDatapathV2 } from "../linux/bpf/datapathv2.ts";
+import { listAttached } from "../linux/bpf/attach.ts";
+import { attachV2ToEni, setupDatapathV2, V2_PROGRAMS } from "../linux/bpf/datapathv2.ts";
 import { Netlink } from "../linux/netlink/handle.ts";
 import { Netns } from "../linux/netns.ts";
 import { ensureSysctl, sysctlPath } from "../linux/sysctl.ts";
@@ -197,6 +198,12 @@ export class NetlinkEniLinks implements EniLinks {
 				)
 			)
 				problems.push(`no rule from ${spec.primaryIp} lookup ${table}`);
+			if (this.datapathV2) {
+				using here = Netns.current();
+				const on = listAttached(here, link, { pinRoot: this.datapathV2.pinRoot });
+				if (!on.some((a) => a.direction === "ingress" && a.name === V2_PROGRAMS.in))
+					problems.push(`datapathv2: ${V2_PROGRAMS.in} is not attached to ${link} ingress`);
+			}
 			return problems;
 		});
 	}

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostVethName } from "../../src/core/datapath/names.ts";
 import { detach, listAttached } from "../../src/linux/bpf/attach.ts";
-import { readV2Stats, type V2Stats } from "../../src/linux/bpf/datapathv2.ts";
+import { attachV2ToEni, readV2Stats, type V2Stats } from "../../src/linux/bpf/datapathv2.ts";
 import { Netns } from "../../src/linux/netns.ts";
 import { simPinRoot } from "../../src/sim/contracts.ts";
 import { canRun, ipJson, prefixFor, sh } from "../helpers/env.ts";
@@ -189,6 +189,29 @@ describe.skipIf(!canRun("e2e: datapathv2 in the netns sim"))(
 					.filter((x) => x.direction === "ingress")
 					.map((x) => [x.name, x.mode]),
 			).toEqual([["terway_v2_in", "tcx"]]);
+		});
+
+		test("terwayd's mapping names an ENI whose terway_v2_in went missing; attached again, no problem", async () => {
+			type Row = { ip: string; pod?: string; problems: string[] };
+			const problems = async () =>
+				(await w.daemon<Row[]>(N1, "/v1/mapping"))
+					.filter((r) => r.pod === "default/a")
+					.flatMap((r) => r.problems);
+			expect(await problems()).toEqual([]);
+			using node = Netns.open(w.nodeNs(N1));
+			const eni = eniOf(a);
+			detach(
+				{ ns: node, ifName: eni, direction: "ingress" },
+				{ pinRoot: simPinRoot(P, N1), program: "terway_v2_in" },
+			);
+			try {
+				expect((await problems()).join("; ")).toContain(
+					`datapathv2: terway_v2_in is not attached to ${eni} ingress`,
+				);
+			} finally {
+				attachV2ToEni(node, eni, simPinRoot(P, N1));
+			}
+			expect(await problems()).toEqual([]);
 		});
 
 		test("pods on two nodes ping each other (v4) through the redirects, not the nodes' forwarding", () => {
