@@ -13,6 +13,8 @@ if (argv0 === "terway" || process.argv[2] === "cni") {
 	const { pluginMain } = await import("../plugin/main.ts");
 	process.exitCode = await pluginMain();
 } else {
+	// the cloud SDKs call url.parse(); its DEP0169 warning is noise to an admin reading our output
+	process.noDeprecation = true;
 	const { run } = await import("../cli/main.ts");
 	process.exitCode = await run(process.argv);
 }

@@ -88,10 +88,15 @@ export async function run(argv: string[]): Promise<number> {
 	const end = argv.indexOf("--");
 	const json = (end < 0 ? argv : argv.slice(0, end)).includes("--json");
 	const program = buildProgram({ jsonErrors: json });
+	// `terwayctl ... | head`: the reader went away; stop quietly like any Unix tool
+	process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+		if (e.code === "EPIPE") process.exit(EXIT.ok);
+	});
 	try {
 		await program.parseAsync(argv);
 		return EXIT.ok;
 	} catch (e) {
+		if ((e as NodeJS.ErrnoException)?.code === "EPIPE") return EXIT.ok;
 		if (e instanceof CommanderError) {
 			// --help / --version exit 0; commander already printed the usage error line.
 			return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
