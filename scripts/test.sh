@@ -5,6 +5,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BUN=node_modules/.bin/bun
 export TW_RUN_PREFIX="${TW_RUN_PREFIX:-tw$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+# tests/leaks: nothing may appear under the product's own pin root while the suite runs
+export TW_RUN_STARTED="${TW_RUN_STARTED:-$(date +%s)}"
 mkdir -p .test-results
 passed=0 failed=0 skipped=0 status=0
 

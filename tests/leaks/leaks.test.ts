@@ -4,7 +4,8 @@
  * the run made and nothing else on the machine.
  */
 import { describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { canRun, ipJson, RUN_PREFIX, sh } from "../helpers/env.ts";
 
 describe.skipIf(!canRun("tests/leaks"))(`leftovers of run ${RUN_PREFIX}`, () => {
@@ -38,5 +39,31 @@ describe.skipIf(!canRun("tests/leaks"))(`leftovers of run ${RUN_PREFIX}`, () => 
 			// no bpffs mounted: nothing can be pinned
 		}
 		expect(entries.filter((n) => n.startsWith(RUN_PREFIX))).toEqual([]);
+	});
+
+	test("nothing pinned under the product's default root /sys/fs/bpf/terway during the run", () => {
+		const started = Number(process.env.TW_RUN_STARTED ?? Number.NaN) * 1000;
+		if (Number.isNaN(started)) {
+			console.warn("SKIP default pin root check: TW_RUN_STARTED is not set (run through scripts/test.sh)");
+			return;
+		}
+		const fresh: string[] = [];
+		const walk = (dir: string) => {
+			let names: string[] = [];
+			try {
+				names = readdirSync(dir);
+			} catch {
+				return; // absent: nothing pinned there
+			}
+			for (const n of names) {
+				const p = join(dir, n);
+				const st = statSync(p);
+				if (st.mtimeMs >= started) fresh.push(p);
+				if (st.isDirectory()) walk(p);
+			}
+		};
+		walk("/sys/fs/bpf/terway");
+		// tests pin under /sys/fs/bpf/<prefix>...; the default root belongs to a real node's terwayd
+		expect(fresh).toEqual([]);
 	});
 });
