@@ -96,7 +96,7 @@ describe("veth plan", () => {
 			"host: ip -6 route add fd00:1::5/128 dev HOST scope link",
 			"host: ip -6 rule add prio 512 to fd00:1::5/128 lookup main",
 			"host: ip -6 rule add prio 2048 from fd00:1::5/128 lookup 1003",
-			"host: ip -6 route add fd00:1::1/128 dev eth1  # shared",
+			"host: ip -6 route add fd00:1::1/128 dev eth1 table 1003  # shared",
 			"host: ip -6 route add default via fd00:1::1 dev eth1 onlink table 1003  # shared",
 		]);
 	});
@@ -123,7 +123,7 @@ describe("veth plan", () => {
 			"host: ip -6 rule add prio 512 to fd00:1::5/128 lookup main",
 			"host: ip -6 rule add prio 2048 from fd00:1::5/128 lookup 1003",
 			"host: ip -4 route add default via 10.0.1.253 dev eth1 onlink table 1003  # shared",
-			"host: ip -6 route add fd00:1::1/128 dev eth1  # shared",
+			"host: ip -6 route add fd00:1::1/128 dev eth1 table 1003  # shared",
 			"host: ip -6 route add default via fd00:1::1 dev eth1 onlink table 1003  # shared",
 			// ingress to the pod: tbf on the host veth; burst = max(rate/1000 B, MTU+1500)
 			"host: tc qdisc add dev HOST root tbf rate 10000000bit burst 3000 latency 25ms",

@@ -8,7 +8,7 @@
  *   neigh 169.254.1.1 -> ee:.. permanent       rule 512  to   podIP lookup main
  *   default via 169.254.1.1 dev eth0 onlink    rule 2048 from podIP lookup <ENI table>
  *   (v6: fe80::1 likewise)                     table <ENI table>: default via <vSwitch gw> dev <ENI> onlink
- *                                              (v6 also <gw6>/128 dev <ENI> in main)
+ *                                              (v6 also <gw6>/128 dev <ENI> in that table)
  *
  * So pod traffic leaves by the ENI that owns its address, and replies come back through main.
  * The ENI-table routes are `shared` (every pod on that ENI needs them): ensured, never undone.
@@ -46,7 +46,7 @@ export function families(input: DatapathInput): [4 | 6, IpAlloc][] {
 	return out;
 }
 
-/** Routes on the node shared by all pods of one ENI: its table's default route (and v6 gw route). */
+/** Routes on the node shared by all pods of one ENI, in its table: the default route (and the v6 gateway's /128). */
 export function eniSharedOps(input: DatapathInput): Op[] {
 	const { eni, routeTable } = input.alloc;
 	const ops: Op[] = [];
@@ -58,6 +58,9 @@ export function eniSharedOps(input: DatapathInput): Op[] {
 				family,
 				dst: hostPrefix(a.gateway),
 				dev: eni.link,
+				// in the ENI's table, not main: ENIs of one vSwitch share the v6 gateway, and one
+				// main-table /128 could name only one of them (CHECK saw drift on the others)
+				table: routeTable,
 				shared: true,
 			});
 		}
