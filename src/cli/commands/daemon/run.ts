@@ -169,6 +169,13 @@ export async function runDaemon(opts: DaemonCliOptions): Promise<void> {
 	for (const w of bo.warnings) log.warn({}, w);
 	const cloud = await createCloud({
 		...(eniConf.regionId || cfg.region ? { regionId: eniConf.regionId ?? cfg.region } : {}),
+		// Terway's order: access_key/access_secret from the config, then env, then the file, then the RAM role
+		credentials: {
+			...(eniConf.accessKey && eniConf.accessSecret
+				? { accessKeyId: eniConf.accessKey, accessKeySecret: eniConf.accessSecret }
+				: {}),
+			...(eniConf.credentialPath ? { credentialPath: eniConf.credentialPath } : {}),
+		},
 		ecs: { rateLimits: eniConf.rateLimit, backoffs: bo.backoffs },
 	});
 	// datapathv2: terwayd probes the kernel once and pins the redirect programs (or logs why not)
