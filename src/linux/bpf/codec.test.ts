@@ -32,4 +32,22 @@ describe("struct codecs", () => {
 		expect(() => struct("bad", 8, { x: { offset: 2, type: "u32" } })).toThrow(/offset 2/);
 		expect(() => struct("bad", 8, { x: { offset: 4, type: "u64" } })).toThrow(/does not fit/);
 	});
+
+	test("be16, bytes and cstr fields: network order, fixed arrays, NUL-terminated strings", () => {
+		const c = struct("mixed", 12, {
+			port: { offset: 0, type: "be16" },
+			addr: { offset: 2, type: "bytes", len: 4 },
+			name: { offset: 6, type: "cstr", len: 6 },
+		});
+		const b = c.encode({ port: 0x1f90, addr: new Uint8Array([10, 0, 0, 1]), name: "abcdefgh" });
+		expect([...b]).toEqual([0x1f, 0x90, 10, 0, 0, 1, 97, 98, 99, 100, 101, 0]);
+		expect(c.decode(b)).toEqual({ port: 8080, addr: new Uint8Array([10, 0, 0, 1]), name: "abcde" });
+		expect(c.layout).toEqual({
+			port: { offset: 0, size: 2 },
+			addr: { offset: 2, size: 4 },
+			name: { offset: 6, size: 6 },
+		});
+		expect(() => struct("bad", 4, { x: { offset: 1, type: "be16" } })).toThrow(/offset 1/);
+		expect(() => struct("bad", 4, { x: { offset: 1, type: "bytes", len: 4 } })).toThrow(/does not fit/);
+	});
 });

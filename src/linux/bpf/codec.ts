@@ -1,17 +1,30 @@
 /**
- * Fixed-layout little-endian struct codecs for BPF map keys and values, declared once per C
- * struct. The field table is the layout: `layout()` gives size and offsets for the BTF check
+ * Fixed-layout struct codecs for BPF map keys and values, declared once per C struct. The field
+ * table is the layout: `layout` gives each field's offset and byte size for the BTF check
  * (cilium bpf_alignchecker idea), `encode`/`decode` use the same table.
+ *
+ * Field kinds: little-endian integers (u8, u16, u32, s32, u64), `be16` (a port in network order,
+ * read and written as its number), `bytes` (a fixed byte array, e.g. an address) and `cstr`
+ * (a NUL-terminated UTF-8 string in a fixed buffer; at most len - 1 bytes are written).
  */
 
-type FieldType = "u8" | "u16" | "u32" | "u64" | "s32";
+type ScalarType = "u8" | "u16" | "be16" | "u32" | "u64" | "s32";
 
-const WIDTH: Record<FieldType, number> = { u8: 1, u16: 2, u32: 4, u64: 8, s32: 4 };
+const WIDTH: Record<ScalarType, number> = { u8: 1, u16: 2, be16: 2, u32: 4, u64: 8, s32: 4 };
 
-type JsOf<T extends FieldType> = T extends "u64" ? bigint : number;
+export type FieldSpec =
+	| { readonly offset: number; readonly type: ScalarType }
+	| { readonly offset: number; readonly type: "bytes" | "cstr"; readonly len: number };
 
-export type FieldSpec = { readonly offset: number; readonly type: FieldType };
-export type Value<F extends Record<string, FieldSpec>> = { [K in keyof F]: JsOf<F[K]["type"]> };
+type JsOf<F extends FieldSpec> = F["type"] extends "u64"
+	? bigint
+	: F["type"] extends "bytes"
+		? Uint8Array
+		: F["type"] extends "cstr"
+			? string
+			: number;
+
+export type Value<F extends Record<string, FieldSpec>> = { [K in keyof F]: JsOf<F[K]> };
 
 /** Bytes <-> T for one fixed-size C type. */
 export type Codec<T> = {
@@ -24,23 +37,38 @@ export type Codec<T> = {
 	encodeMany(vs: T[]): Uint8Array;
 };
 
-/** A codec for one C struct, with its field table (the layout checked against BTF). */
-export type StructCodec<F extends Record<string, FieldSpec>> = Codec<Value<F>> & { readonly fields: F };
+/** Offset and byte size per field name (what the BTF check compares). */
+export type Layout = Record<string, { offset: number; size: number }>;
+
+/** A codec for one C struct, with its field table and the layout checked against BTF. */
+export type StructCodec<F extends Record<string, FieldSpec>> = Codec<Value<F>> & {
+	readonly fields: F;
+	readonly layout: Layout;
+};
+
+/** Byte size of one field. */
+export const fieldSize = (f: FieldSpec): number => ("len" in f ? f.len : WIDTH[f.type]);
+/** Natural alignment of one field (byte arrays and strings: 1). */
+const fieldAlign = (f: FieldSpec): number => ("len" in f ? 1 : WIDTH[f.type]);
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
 
 export function struct<F extends Record<string, FieldSpec>>(
 	cName: string,
 	size: number,
 	fields: F,
 ): StructCodec<F> {
-	for (const [name, f] of Object.entries(fields)) {
-		if (f.offset % WIDTH[f.type] !== 0 || f.offset + WIDTH[f.type] > size) {
+	const entries: [string, FieldSpec][] = Object.entries(fields);
+	for (const [name, f] of entries) {
+		if (f.offset % fieldAlign(f) !== 0 || f.offset + fieldSize(f) > size) {
 			throw new Error(`codec ${cName}.${name}: offset ${f.offset} (${f.type}) does not fit size ${size}`);
 		}
 	}
-	const entries = Object.entries(fields);
-	const write = (dv: DataView, base: number, v: Value<F>) => {
+	const write = (b: Uint8Array, base: number, v: Value<F>): void => {
+		const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
 		for (const [name, f] of entries) {
-			const x = v[name as keyof F] as number | bigint;
+			const x = v[name as keyof F] as unknown;
 			const o = base + f.offset;
 			switch (f.type) {
 				case "u8":
@@ -49,6 +77,9 @@ export function struct<F extends Record<string, FieldSpec>>(
 				case "u16":
 					dv.setUint16(o, Number(x), true);
 					break;
+				case "be16":
+					dv.setUint16(o, Number(x), false);
+					break;
 				case "u32":
 					dv.setUint32(o, Number(x), true);
 					break;
@@ -56,7 +87,13 @@ export function struct<F extends Record<string, FieldSpec>>(
 					dv.setInt32(o, Number(x), true);
 					break;
 				case "u64":
-					dv.setBigUint64(o, BigInt(x), true);
+					dv.setBigUint64(o, BigInt(x as bigint), true);
+					break;
+				case "bytes":
+					b.set((x as Uint8Array).subarray(0, f.len), o);
+					break;
+				case "cstr":
+					b.set(utf8.encode(String(x)).subarray(0, f.len - 1), o); // always NUL terminated
 					break;
 			}
 		}
@@ -65,23 +102,23 @@ export function struct<F extends Record<string, FieldSpec>>(
 		cName,
 		size,
 		fields,
+		layout: Object.fromEntries(entries.map(([n, f]) => [n, { offset: f.offset, size: fieldSize(f) }])),
 		encode(v) {
 			const b = new Uint8Array(size);
-			write(new DataView(b.buffer), 0, v);
+			write(b, 0, v);
 			return b;
 		},
 		encodeMany(vs) {
 			const b = new Uint8Array(size * vs.length);
-			const dv = new DataView(b.buffer);
 			vs.forEach((v, i) => {
-				write(dv, i * size, v);
+				write(b, i * size, v);
 			});
 			return b;
 		},
 		decode(b) {
 			if (b.byteLength < size) throw new RangeError(`${cName}: ${b.byteLength} bytes, need ${size}`);
 			const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-			const out: Record<string, number | bigint> = {};
+			const out: Record<string, unknown> = {};
 			for (const [name, f] of entries) {
 				switch (f.type) {
 					case "u8":
@@ -89,6 +126,9 @@ export function struct<F extends Record<string, FieldSpec>>(
 						break;
 					case "u16":
 						out[name] = dv.getUint16(f.offset, true);
+						break;
+					case "be16":
+						out[name] = dv.getUint16(f.offset, false);
 						break;
 					case "u32":
 						out[name] = dv.getUint32(f.offset, true);
@@ -99,6 +139,15 @@ export function struct<F extends Record<string, FieldSpec>>(
 					case "u64":
 						out[name] = dv.getBigUint64(f.offset, true);
 						break;
+					case "bytes":
+						out[name] = b.slice(f.offset, f.offset + f.len);
+						break;
+					case "cstr": {
+						const raw = b.subarray(f.offset, f.offset + f.len);
+						const end = raw.indexOf(0);
+						out[name] = fromUtf8.decode(end < 0 ? raw : raw.subarray(0, end));
+						break;
+					}
 				}
 			}
 			return out as Value<F>;

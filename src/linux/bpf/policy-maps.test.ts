@@ -5,7 +5,6 @@
  * The BTF part needs `make -C bpf` and bpftool; it skips with the reason otherwise.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
 import { ID } from "../../core/policy/types.ts";
 import {
 	decodeDropEvent,
@@ -13,90 +12,25 @@ import {
 	ipEntryKey,
 	ipKeyCidr,
 	ipKeyCodec,
-	type LayoutCodec,
 	POLICY_MAPS,
 	policyEntryKey,
 	policyKeyCodec,
 	policyKeyEntry,
 } from "./policy-maps.ts";
+import { expectMapSizesMatch, expectStructsMatch, type LayoutCodec, loadBtf } from "./testkit.ts";
 
-const OBJ = `${import.meta.dir}/../../../bpf/build/policy.bpf.o`;
+const btf = loadBtf("policy.bpf.o", "policy map");
 
-type BtfType = {
-	id: number;
-	kind: string;
-	name: string;
-	size?: number;
-	type_id?: number;
-	nr_elems?: number;
-	members?: { name: string; type_id: number; bits_offset: number }[];
-};
-
-function loadBtf(): BtfType[] | string {
-	if (!existsSync(OBJ)) return "bpf/build/policy.bpf.o not built (make -C bpf)";
-	if (!Bun.which("bpftool")) return "bpftool not installed";
-	const r = Bun.spawnSync(["bpftool", "-j", "btf", "dump", "file", OBJ, "format", "raw"], { stderr: "pipe" });
-	if (r.exitCode !== 0) throw new Error(`bpftool btf dump failed: ${r.stderr.toString()}`);
-	return (JSON.parse(r.stdout.toString()) as { types: BtfType[] }).types;
-}
-
-const btf = loadBtf();
-if (typeof btf === "string") console.warn(`SKIP policy map BTF check: ${btf}`);
-
-/** Byte size of a BTF type, following typedefs/modifiers and multiplying arrays. */
-function sizeOf(types: BtfType[], id: number): number {
-	const t = types.find((x) => x.id === id);
-	if (!t) throw new Error(`BTF type ${id} missing`);
-	if (t.kind === "ARRAY") return (t.nr_elems ?? 0) * sizeOf(types, t.type_id!);
-	if (t.size !== undefined) return t.size;
-	if (t.type_id !== undefined) return sizeOf(types, t.type_id);
-	throw new Error(`BTF type ${id} (${t.kind}) has no size`);
-}
-
-type Layout = { size: number | undefined; fields: Record<string, { offset: number; size: number }> };
-
-function btfLayout(types: BtfType[], name: string): Layout {
-	const s = types.find((t) => t.kind === "STRUCT" && t.name === name);
-	if (!s) throw new Error(`BTF has no struct ${name}`);
-	return {
-		size: s.size,
-		fields: Object.fromEntries(
-			(s.members ?? []).map((m) => [m.name, { offset: m.bits_offset / 8, size: sizeOf(types, m.type_id) }]),
-		),
-	};
-}
-
-const codecLayout = (c: LayoutCodec<unknown>): Layout => ({ size: c.size, fields: { ...c.layout } });
-
-/** Key and value sizes BTF records for a map definition (`__type(key, ...)`). */
-function mapKV(types: BtfType[], mapName: string): { key: number; value: number } {
-	const v = types.find((t) => t.kind === "VAR" && t.name === mapName);
-	const def = types.find((t) => t.id === v?.type_id);
-	const member = (n: string) => {
-		const m = def?.members?.find((x) => x.name === n);
-		const p = types.find((t) => t.id === m?.type_id);
-		if (!p?.type_id) throw new Error(`map ${mapName} has no ${n} in BTF`);
-		return sizeOf(types, p.type_id);
-	};
-	return { key: member("key"), value: member("value") };
-}
-
-describe.skipIf(typeof btf === "string")("policy codecs match the object's BTF", () => {
-	const types = btf as BtfType[];
-	const structs = new Set<LayoutCodec<unknown>>([dropEventCodec as LayoutCodec<unknown>]);
+describe.skipIf(!btf)("policy codecs match the object's BTF", () => {
+	const types = btf ?? [];
+	const structs = new Set<LayoutCodec>([dropEventCodec]);
 	for (const spec of Object.values(POLICY_MAPS)) {
-		structs.add(spec.key as LayoutCodec<unknown>);
-		structs.add(spec.value as LayoutCodec<unknown>);
+		structs.add(spec.key);
+		structs.add(spec.value);
 	}
 
 	test("every struct of terway_policy.h: size, field offsets and field sizes", () => {
-		const checked: string[] = [];
-		for (const c of structs) {
-			if (c.cName === "__u32") continue;
-			expect({ name: c.cName, ...codecLayout(c) }).toEqual({ name: c.cName, ...btfLayout(types, c.cName) });
-			checked.push(c.cName);
-		}
-		expect(checked.sort()).toEqual(
+		expect(expectStructsMatch(types, structs).sort()).toEqual(
 			[
 				"terway_ct_key",
 				"terway_ct_value",
@@ -113,13 +47,7 @@ describe.skipIf(typeof btf === "string")("policy codecs match the object's BTF",
 	});
 
 	test("each map's declared key/value sizes equal its codecs'", () => {
-		for (const spec of Object.values(POLICY_MAPS)) {
-			expect({ name: spec.name, ...mapKV(types, spec.name) }).toEqual({
-				name: spec.name,
-				key: spec.key.size,
-				value: spec.value.size,
-			});
-		}
+		expectMapSizesMatch(types, Object.values(POLICY_MAPS));
 	});
 });
 

@@ -25,142 +25,26 @@ import { objGet, RingBuffer } from "../../ffi/libbpf/index.ts";
 import type { Fd } from "../../ffi/libc/index.ts";
 import { LinuxError } from "../errors.ts";
 import { DEFAULT_PIN_ROOT, PinLayout } from "./bpffs.ts";
-import type { Codec } from "./codec.ts";
+import { type Codec, struct, u32 } from "./codec.ts";
 import { type MapSpec, TypedMap } from "./typed-map.ts";
 
 // ---------------------------------------------------------------------------------------------
-// codecs: byte-array capable struct layouts (codec.ts has scalars only)
+// codecs
 
-type BField =
-	| { readonly offset: number; readonly type: "u8" | "u16" | "be16" | "u32" | "u64" }
-	| { readonly offset: number; readonly type: "bytes" | "cstr"; readonly len: number };
-
-type JsOfB<F extends BField> = F["type"] extends "u64"
-	? bigint
-	: F["type"] extends "bytes"
-		? Uint8Array
-		: F["type"] extends "cstr"
-			? string
-			: number;
-
-export type BValue<F extends Record<string, BField>> = { [K in keyof F]: JsOfB<F[K]> };
-
-/** A codec with its layout (name -> offset and byte size), for the BTF check. */
-export type LayoutCodec<T> = Codec<T> & { readonly layout: Record<string, { offset: number; size: number }> };
-
-const SCALAR = { u8: 1, u16: 2, be16: 2, u32: 4, u64: 8 } as const;
-const fieldSize = (f: BField): number => ("len" in f ? f.len : SCALAR[f.type]);
 const utf8 = new TextEncoder();
-const fromUtf8 = new TextDecoder();
-
-function bstruct<F extends Record<string, BField>>(
-	cName: string,
-	size: number,
-	fields: F,
-): LayoutCodec<BValue<F>> {
-	const entries = Object.entries(fields);
-	for (const [name, f] of entries) {
-		if (f.offset + fieldSize(f) > size) throw new Error(`codec ${cName}.${name} does not fit size ${size}`);
-	}
-	const write = (b: Uint8Array, base: number, v: BValue<F>): void => {
-		const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-		for (const [name, f] of entries) {
-			const x = v[name as keyof F] as unknown;
-			const o = base + f.offset;
-			switch (f.type) {
-				case "u8":
-					dv.setUint8(o, Number(x));
-					break;
-				case "u16":
-					dv.setUint16(o, Number(x), true);
-					break;
-				case "be16":
-					dv.setUint16(o, Number(x), false);
-					break;
-				case "u32":
-					dv.setUint32(o, Number(x), true);
-					break;
-				case "u64":
-					dv.setBigUint64(o, BigInt(x as bigint), true);
-					break;
-				case "bytes": {
-					const src = x as Uint8Array;
-					b.set(src.subarray(0, f.len), o);
-					break;
-				}
-				case "cstr": {
-					const enc = utf8.encode(String(x));
-					b.set(enc.subarray(0, f.len - 1), o); // always NUL terminated
-					break;
-				}
-			}
-		}
-	};
-	return {
-		cName,
-		size,
-		layout: Object.fromEntries(entries.map(([n, f]) => [n, { offset: f.offset, size: fieldSize(f) }])),
-		encode(v) {
-			const b = new Uint8Array(size);
-			write(b, 0, v);
-			return b;
-		},
-		encodeMany(vs) {
-			const b = new Uint8Array(size * vs.length);
-			vs.forEach((v, i) => {
-				write(b, i * size, v);
-			});
-			return b;
-		},
-		decode(b) {
-			if (b.byteLength < size) throw new RangeError(`${cName}: ${b.byteLength} bytes, need ${size}`);
-			const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-			const out: Record<string, unknown> = {};
-			for (const [name, f] of entries) {
-				switch (f.type) {
-					case "u8":
-						out[name] = dv.getUint8(f.offset);
-						break;
-					case "u16":
-						out[name] = dv.getUint16(f.offset, true);
-						break;
-					case "be16":
-						out[name] = dv.getUint16(f.offset, false);
-						break;
-					case "u32":
-						out[name] = dv.getUint32(f.offset, true);
-						break;
-					case "u64":
-						out[name] = dv.getBigUint64(f.offset, true);
-						break;
-					case "bytes":
-						out[name] = b.slice(f.offset, f.offset + f.len);
-						break;
-					case "cstr": {
-						const raw = b.subarray(f.offset, f.offset + f.len);
-						const end = raw.indexOf(0);
-						out[name] = fromUtf8.decode(end < 0 ? raw : raw.subarray(0, end));
-						break;
-					}
-				}
-			}
-			return out as BValue<F>;
-		},
-	};
-}
 
 /** struct terway_ip_key (LPM: prefixlen = 32 family bits + address bits). */
-export const ipKeyCodec = bstruct("terway_ip_key", 24, {
+export const ipKeyCodec = struct("terway_ip_key", 24, {
 	prefixlen: { offset: 0, type: "u32" },
 	family: { offset: 4, type: "u32" },
 	addr: { offset: 8, type: "bytes", len: 16 },
 });
-export const ipInfoCodec = bstruct("terway_ip_info", 8, {
+export const ipInfoCodec = struct("terway_ip_info", 8, {
 	identity: { offset: 0, type: "u32" },
 	flags: { offset: 4, type: "u32" },
 });
 /** struct terway_policy_key; `dport` is the port number (stored in network order). */
-export const policyKeyCodec = bstruct("terway_policy_key", 16, {
+export const policyKeyCodec = struct("terway_policy_key", 16, {
 	prefixlen: { offset: 0, type: "u32" },
 	endpoint: { offset: 4, type: "u32" },
 	peer: { offset: 8, type: "u32" },
@@ -168,12 +52,12 @@ export const policyKeyCodec = bstruct("terway_policy_key", 16, {
 	proto: { offset: 13, type: "u8" },
 	dport: { offset: 14, type: "be16" },
 });
-export const policyValueCodec = bstruct("terway_policy_value", 8, {
+export const policyValueCodec = struct("terway_policy_value", 8, {
 	rule: { offset: 0, type: "u32" },
 	pad: { offset: 4, type: "u32" },
 });
 /** struct terway_ct_key; ports as numbers (network order in the map). */
-export const ctKeyCodec = bstruct("terway_ct_key", 48, {
+export const ctKeyCodec = struct("terway_ct_key", 48, {
 	saddr: { offset: 0, type: "bytes", len: 16 },
 	daddr: { offset: 16, type: "bytes", len: 16 },
 	sport: { offset: 32, type: "be16" },
@@ -184,23 +68,23 @@ export const ctKeyCodec = bstruct("terway_ct_key", 48, {
 	ifindex: { offset: 40, type: "u32" },
 	pad2: { offset: 44, type: "u32" },
 });
-export const ctValueCodec = bstruct("terway_ct_value", 16, {
+export const ctValueCodec = struct("terway_ct_value", 16, {
 	last_seen_ns: { offset: 0, type: "u64" },
 	direction: { offset: 8, type: "u32" },
 	pad: { offset: 12, type: "u32" },
 });
-export const pstatsKeyCodec = bstruct("terway_pstats_key", 8, {
+export const pstatsKeyCodec = struct("terway_pstats_key", 8, {
 	ifindex: { offset: 0, type: "u32" },
 	direction: { offset: 4, type: "u32" },
 });
-export const pstatsCodec = bstruct("terway_pstats", 32, {
+export const pstatsCodec = struct("terway_pstats", 32, {
 	allowed: { offset: 0, type: "u64" },
 	allowed_bytes: { offset: 8, type: "u64" },
 	dropped: { offset: 16, type: "u64" },
 	dropped_bytes: { offset: 24, type: "u64" },
 });
 /** struct terway_drop_event (ring buffer record). */
-export const dropEventCodec = bstruct("terway_drop_event", 64, {
+export const dropEventCodec = struct("terway_drop_event", 64, {
 	ts_ns: { offset: 0, type: "u64" },
 	saddr: { offset: 8, type: "bytes", len: 16 },
 	daddr: { offset: 24, type: "bytes", len: 16 },
@@ -216,10 +100,10 @@ export const dropEventCodec = bstruct("terway_drop_event", 64, {
 	pad: { offset: 60, type: "u32" },
 });
 export const TERWAY_NAME_LEN = 120;
-export const nameCodec = bstruct("terway_name", TERWAY_NAME_LEN, {
+export const nameCodec = struct("terway_name", TERWAY_NAME_LEN, {
 	name: { offset: 0, type: "cstr", len: TERWAY_NAME_LEN },
 });
-export const idCodec = bstruct("__u32", 4, { value: { offset: 0, type: "u32" } });
+export const idCodec = u32;
 
 type Of<C> = C extends Codec<infer T> ? T : never;
 export type IpKeyRaw = Of<typeof ipKeyCodec>;
