@@ -1,6 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import { Command } from "commander";
-import { examples, isDocument, outputFormat, outputOption, renderDocument } from "./format.ts";
+import {
+	addOutputOptions,
+	examples,
+	isDocument,
+	outputFormat,
+	outputOption,
+	renderDocument,
+} from "./format.ts";
 
 function parsed(args: string[]) {
 	const program = new Command("t")
@@ -29,6 +36,16 @@ describe("output conventions", () => {
 		expect(() => parsed(["x", "-o", "xml"])).toThrow("Allowed choices are json, yaml, wide");
 		expect(isDocument("yaml")).toBe(true);
 		expect(isDocument("wide")).toBe(false);
+	});
+
+	test("addOutputOptions: --socket (when asked), --json, -o in that order; documentsOnly drops wide", () => {
+		const flags = (c: Command) => c.options.map((o) => o.long);
+		const all = addOutputOptions(new Command("a"), { socket: true });
+		expect(flags(all)).toEqual(["--socket", "--json", "--output"]);
+		expect(all.options.at(-1)?.argChoices).toEqual(["json", "yaml", "wide"]);
+		const docs = addOutputOptions(new Command("d"), { documentsOnly: true });
+		expect(flags(docs)).toEqual(["--json", "--output"]);
+		expect(docs.options.at(-1)?.argChoices).toEqual(["json", "yaml"]);
 	});
 
 	test("documents: JSON indented, YAML without undefined, both newline-terminated", () => {

@@ -1,9 +1,9 @@
 /**
  * The CLI's output conventions, shared by every command that prints a table or a document:
- * `--json` and `-o json|yaml|wide` (one format, decided once), `--socket` for terwayd's API,
- * `--kubeconfig` where Kubernetes is read, an "Examples:" help block, and rendering of a
- * document as JSON or YAML. Tables themselves come from output.ts (`table`, `style`: colour only
- * on a TTY).
+ * `--json` and `-o json|yaml|wide` (one format, decided once), `--socket` for terwayd's API (the
+ * three added together by `addOutputOptions`), `--kubeconfig` where Kubernetes is read, an
+ * "Examples:" help block, and rendering of a document as JSON or YAML. Tables themselves come
+ * from output.ts (`table`, `style`: colour only on a TTY).
  *
  * Must not: import a command, the daemon or the cloud (this is loaded by every registration).
  */
@@ -28,6 +28,20 @@ export function socketOption(): Option {
 		"--socket <path>",
 		"terwayd's API socket (default $TERWAY_DAEMON_SOCKET, else /var/run/terway/terwayd.sock)",
 	);
+}
+
+/**
+ * Adds the output options of a command that prints a document: `--socket` first when it asks
+ * terwayd, then `--json` and `-o` (only json|yaml with `documentsOnly`, for commands with no
+ * table to widen). Returns `cmd`, so a registration chain goes on.
+ */
+export function addOutputOptions(
+	cmd: Command,
+	o: { socket?: boolean; documentsOnly?: boolean } = {},
+): Command {
+	if (o.socket) cmd.addOption(socketOption());
+	const output = outputOption();
+	return cmd.addOption(jsonOption()).addOption(o.documentsOnly ? output.choices(["json", "yaml"]) : output);
 }
 
 /** `--kubeconfig <file>` for commands that read Kubernetes. */

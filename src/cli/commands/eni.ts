@@ -4,14 +4,7 @@
  * imported when they run.
  */
 import { type Command, Option } from "commander";
-import {
-	examples,
-	jsonOption,
-	kubeconfigOption,
-	outputFormat,
-	outputOption,
-	socketOption,
-} from "../format.ts";
+import { addOutputOptions, examples, kubeconfigOption, outputFormat } from "../format.ts";
 import { parseEniId } from "./eni/ids.ts";
 
 const configOption = () =>
@@ -19,6 +12,13 @@ const configOption = () =>
 		"--config <file>",
 		"terwayd's config (JSON/YAML) for cloud credentials and region (eni_conf access_key/access_secret, credential_path, region_id), over the eni-config ConfigMap's; default: the environment, then the instance RAM role",
 	);
+
+/** What every eni subcommand reads its sources with (config, kubeconfig, socket), then its output options. */
+const sourceOptions = (cmd: Command, documentsOnly = false): Command =>
+	addOutputOptions(cmd.addOption(configOption()).addOption(kubeconfigOption()), {
+		socket: true,
+		documentsOnly,
+	});
 
 export function registerEni(program: Command): void {
 	const eni = program
@@ -35,18 +35,15 @@ export function registerEni(program: Command): void {
 			]),
 		);
 
-	eni
-		.command("list")
-		.alias("ls")
-		.description(
-			"every ENI of this instance (and detached ones terway tagged for it): type, status, MAC, link, vSwitch, IPs, pods, tags, problems (exit 1 on any)",
-		)
-		.option("--problems", "only ENIs with a problem")
-		.addOption(configOption())
-		.addOption(kubeconfigOption())
-		.addOption(socketOption())
-		.addOption(jsonOption())
-		.addOption(outputOption())
+	sourceOptions(
+		eni
+			.command("list")
+			.alias("ls")
+			.description(
+				"every ENI of this instance (and detached ones terway tagged for it): type, status, MAC, link, vSwitch, IPs, pods, tags, problems (exit 1 on any)",
+			)
+			.option("--problems", "only ENIs with a problem"),
+	)
 		.addHelpText(
 			"after",
 			examples([
@@ -67,16 +64,16 @@ export function registerEni(program: Command): void {
 			},
 		);
 
-	eni
-		.command("inspect")
-		.alias("show")
-		.description("everything about one ENI: each IP in each source, its pod, tags, problems (exit 1 on any)")
-		.argument("<id>", "ENI id, eni-xxxx")
-		.addOption(configOption())
-		.addOption(kubeconfigOption())
-		.addOption(socketOption())
-		.addOption(jsonOption())
-		.addOption(outputOption().choices(["json", "yaml"]))
+	sourceOptions(
+		eni
+			.command("inspect")
+			.alias("show")
+			.description(
+				"everything about one ENI: each IP in each source, its pod, tags, problems (exit 1 on any)",
+			)
+			.argument("<id>", "ENI id, eni-xxxx"),
+		true,
+	)
 		.addHelpText(
 			"after",
 			examples([
@@ -92,23 +89,21 @@ export function registerEni(program: Command): void {
 			},
 		);
 
-	eni
-		.command("delete")
-		.alias("rm")
-		.description(
-			"detach and delete an ENI through the cloud API, waiting for each state; refuses ENIs pods use, not created by terway or attached elsewhere unless --force, never the primary",
-		)
-		.argument("<id>", "ENI id, eni-xxxx")
-		.option(
-			"--force",
-			"delete even if pods use it, terway did not create it, or it is attached to another instance",
-		)
-		.option("-y, --yes", "do not ask for confirmation (required when stdin is not a terminal)")
-		.addOption(configOption())
-		.addOption(kubeconfigOption())
-		.addOption(socketOption())
-		.addOption(jsonOption())
-		.addOption(outputOption().choices(["json", "yaml"]))
+	sourceOptions(
+		eni
+			.command("delete")
+			.alias("rm")
+			.description(
+				"detach and delete an ENI through the cloud API, waiting for each state; refuses ENIs pods use, not created by terway or attached elsewhere unless --force, never the primary",
+			)
+			.argument("<id>", "ENI id, eni-xxxx")
+			.option(
+				"--force",
+				"delete even if pods use it, terway did not create it, or it is attached to another instance",
+			)
+			.option("-y, --yes", "do not ask for confirmation (required when stdin is not a terminal)"),
+		true,
+	)
 		.addHelpText(
 			"after",
 			examples([

@@ -3,19 +3,19 @@
  * implementation (mapping/index.ts) is imported when it runs.
  */
 import type { Command } from "commander";
-import { examples, jsonOption, outputFormat, outputOption, socketOption } from "../format.ts";
+import { addOutputOptions, examples, outputFormat } from "../format.ts";
 
 export function registerMapping(program: Command): void {
-	program
-		.command("mapping")
-		.description(
-			"pod -> IP -> ENI as terwayd holds it, cross-checked against the cloud, metadata and the kernel (exit 1 on any problem)",
-		)
-		.option("--pod <ns/name>", "only this pod's rows")
-		.option("--eni <id>", "only this ENI's rows (eni-...)")
-		.addOption(socketOption())
-		.addOption(jsonOption())
-		.addOption(outputOption())
+	addOutputOptions(
+		program
+			.command("mapping")
+			.description(
+				"pod -> IP -> ENI as terwayd holds it, cross-checked against the cloud, metadata and the kernel (exit 1 on any problem)",
+			)
+			.option("--pod <ns/name>", "only this pod's rows")
+			.option("--eni <id>", "only this ENI's rows (eni-...)"),
+		{ socket: true },
+	)
 		.addHelpText(
 			"after",
 			examples([

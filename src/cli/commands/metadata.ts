@@ -3,17 +3,21 @@
  * metadata`). Registration only; the implementation (metadata/index.ts) is imported when it runs.
  */
 import type { Command } from "commander";
-import { examples, jsonOption, outputFormat, outputOption } from "../format.ts";
+import { addOutputOptions, examples, outputFormat } from "../format.ts";
 
 export function registerMetadata(program: Command): void {
-	program
-		.command("metadata")
-		.description(
-			"the instance metadata tree (instance, region, zone, each ENI by MAC with its IPs, vSwitch, gateway, CIDR and local link), or one PATH",
-		)
-		.argument("[path]", "a path under /latest/meta-data/ (a directory prints its subtree, a key its value)")
-		.addOption(jsonOption())
-		.addOption(outputOption().choices(["json", "yaml"]))
+	addOutputOptions(
+		program
+			.command("metadata")
+			.description(
+				"the instance metadata tree (instance, region, zone, each ENI by MAC with its IPs, vSwitch, gateway, CIDR and local link), or one PATH",
+			)
+			.argument(
+				"[path]",
+				"a path under /latest/meta-data/ (a directory prints its subtree, a key its value)",
+			),
+		{ documentsOnly: true },
+	)
 		.addHelpText(
 			"after",
 			examples([

@@ -5,7 +5,7 @@
  */
 import { type Command, Option } from "commander";
 import { EXIT, ExitError } from "../errors.ts";
-import { examples, jsonOption, outputFormat, outputOption, socketOption } from "../format.ts";
+import { addOutputOptions, examples, outputFormat, socketOption } from "../format.ts";
 
 const pinRootOption = () =>
 	new Option(
@@ -23,13 +23,13 @@ export function registerPolicy(program: Command): void {
 		.command("policy")
 		.description("NetworkPolicy on this node, read from the pinned eBPF maps (works while terwayd is down)");
 
-	policy
-		.command("dump")
-		.description(
-			"identities, each local pod's isolation and rules in NetworkPolicy words, counters and recent drops",
-		)
-		.addOption(jsonOption())
-		.addOption(outputOption())
+	addOutputOptions(
+		policy
+			.command("dump")
+			.description(
+				"identities, each local pod's isolation and rules in NetworkPolicy words, counters and recent drops",
+			),
+	)
 		.option("--pod <ns/name>", "only this pod (resolved from terwayd's state; an IP address works too)")
 		.addOption(pinRootOption())
 		.option("--state-dir <dir>", "terwayd state directory, to resolve --pod (default /var/lib/terway)")
@@ -66,16 +66,16 @@ export function registerPolicy(program: Command): void {
 			await policyDump({ ...opts, format: outputFormat(cmd) });
 		});
 
-	policy
-		.command("explain")
-		.description("say in words why a flow is allowed or dropped by the policy in the maps")
-		.argument("<src>", "source address (a pod IP, or any address)")
-		.argument("<dst>", "destination address")
-		.addOption(protoOption())
-		.option("--port <n>", "destination port (tcp/udp/sctp)")
-		.addOption(pinRootOption())
-		.addOption(jsonOption())
-		.addOption(outputOption())
+	addOutputOptions(
+		policy
+			.command("explain")
+			.description("say in words why a flow is allowed or dropped by the policy in the maps")
+			.argument("<src>", "source address (a pod IP, or any address)")
+			.argument("<dst>", "destination address")
+			.addOption(protoOption())
+			.option("--port <n>", "destination port (tcp/udp/sctp)")
+			.addOption(pinRootOption()),
+	)
 		.addHelpText(
 			"after",
 			examples([

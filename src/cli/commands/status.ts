@@ -3,17 +3,17 @@
  * implementation (status/index.ts) is imported when it runs.
  */
 import type { Command } from "commander";
-import { examples, jsonOption, outputFormat, outputOption, socketOption } from "../format.ts";
+import { addOutputOptions, examples, outputFormat } from "../format.ts";
 
 export function registerStatus(program: Command): void {
-	program
-		.command("status")
-		.description(
-			"terwayd's phase, node, instance, pool gauge, ENIs and Kubernetes connectivity (exit 1 when not ready)",
-		)
-		.addOption(socketOption())
-		.addOption(jsonOption())
-		.addOption(outputOption().choices(["json", "yaml"]))
+	addOutputOptions(
+		program
+			.command("status")
+			.description(
+				"terwayd's phase, node, instance, pool gauge, ENIs and Kubernetes connectivity (exit 1 when not ready)",
+			),
+		{ socket: true, documentsOnly: true },
+	)
 		.addHelpText(
 			"after",
 			examples([
