@@ -8,46 +8,15 @@ import { CloudApiError } from "../../../cloud/types.ts";
 import type { HostView } from "../../../core/datapath/leftovers.ts";
 import { hostVethName } from "../../../core/datapath/names.ts";
 import type { NsState, Plan } from "../../../core/datapath/types.ts";
-import type {
-	AllocResponse,
-	EniInfo,
-	GcReport,
-	MappingRow,
-	StatusResponse,
-} from "../../../daemon/api-types.ts";
+import type { AllocResponse, GcReport, MappingRow, StatusResponse } from "../../../daemon/api-types.ts";
 import { ExitError } from "../../errors.ts";
 import type { DiagnoseDeps, KernelPort } from "./context.ts";
 import { runChecks } from "./engine.ts";
 import type { DiagnoseReport } from "./findings.ts";
 import { podPath, renderPodPath } from "./pod.ts";
+import { WEB_CONTAINER_ID as CID, eniInfo, webRow as row, status } from "./testkit.ts";
 
 const SOCK = "/run/test/terwayd.sock";
-const CID = "c0ffee0000000000000000000000000000000000000000000000000000000001";
-
-const status: StatusResponse = {
-	ready: true,
-	phase: "ready",
-	node: "node-1",
-	instanceId: "i-1",
-	instanceType: "ecs.g7.large",
-	mode: "shared",
-	version: "0.1.0",
-	uptimeSeconds: 5,
-	pool: { min: 1, max: 5, idle: 2, allocated: 1, capacity: 12, enis: 1 },
-	kubernetes: "connected",
-};
-
-const row: MappingRow = {
-	pod: "default/web",
-	containerId: CID,
-	ip: "10.0.1.5",
-	eniId: "eni-1",
-	mac: "00:16:3e:00:00:01",
-	state: "allocated",
-	checks: { store: true, cloud: true, metadata: true, kernel: true },
-	problems: [],
-};
-
 const alloc: AllocResponse = {
 	pod: { namespace: "default", name: "web" },
 	containerId: CID,
@@ -57,18 +26,6 @@ const alloc: AllocResponse = {
 	datapath: "veth",
 	serviceCidrs: [],
 	existing: true,
-};
-
-const eniInfo: EniInfo = {
-	id: "eni-1",
-	mac: "00:16:3e:00:00:01",
-	link: "eth1",
-	type: "secondary",
-	status: "InUse",
-	vswitchId: "vsw-1",
-	primaryIp: "10.0.1.4",
-	routeTable: 1003,
-	ips: [{ ip: "10.0.1.5", state: "allocated", pod: "default/web" }],
 };
 
 const noGc: GcReport = { allocations: [], enis: [], ips: [], applied: false };
@@ -309,6 +266,37 @@ describe("diagnose engine", () => {
 		const r = await runChecks(deps({ daemon: { ...healthy(), "/v1/status": st }, conflist: CONFLIST }));
 		expect(problems(r).sort()).toEqual(["pool.inhibit node-1", "pool.watermarks node-1"]);
 		expect(r.findings.find((f) => f.id === "pool.inhibit")?.fix).toContain("vSwitches");
+	});
+
+	test("pool.watermarks: exclusive mode info, above max warn, at capacity or within ok", async () => {
+		const watermarks = async (st: Partial<StatusResponse>) => {
+			const daemon = { ...healthy(), "/v1/status": { ...status, ...st } };
+			const r = await runChecks(deps({ daemon, conflist: CONFLIST }));
+			const f = r.findings.find((x) => x.id === "pool.watermarks")!;
+			return { severity: f.severity, message: f.message, fix: f.fix, pool: f.details?.pool !== undefined };
+		};
+		const p = status.pool;
+		expect(await watermarks({ mode: "exclusive" })).toEqual({
+			severity: "info",
+			message: "exclusive ENI mode: no shared IP pool (1 ENI(s))",
+			fix: "",
+			pool: false,
+		});
+		const above = await watermarks({ pool: { ...p, idle: 6 } });
+		expect(above).toMatchObject({ severity: "warn", pool: true });
+		expect(above.message).toStartWith("pool above max_pool_size: idle 6, allocated 1, capacity 12");
+		expect(above.fix).toContain("UnassignPrivateIpAddresses");
+		const full = await watermarks({ pool: { ...p, idle: 0, allocated: 12 } });
+		expect(full).toMatchObject({ severity: "ok", fix: "", pool: true });
+		expect(full.message).toStartWith("pool at capacity: idle 0");
+		const within = await watermarks({});
+		expect(within).toMatchObject({ severity: "ok", fix: "", pool: true });
+		expect(within.message).toBe(
+			"pool within watermarks: idle 2, allocated 1, capacity 12, 1 ENI(s); min_pool_size 1, max_pool_size 5",
+		);
+		const below = await watermarks({ pool: { ...p, idle: 0 } });
+		expect(below).toMatchObject({ severity: "warn", pool: true });
+		expect(below.fix).toContain("terwayd refills the pool");
 	});
 
 	test("a check that throws becomes one error finding, the run goes on", async () => {

@@ -4,6 +4,7 @@
  * terwayd itself: reachable on its socket and ready (`/v1/status`), and its IP pool within the
  * eni-config watermarks (idle vs min/max_pool_size, the reason allocation is paused).
  */
+import type { StatusResponse } from "../../../../daemon/api-types.ts";
 import { errorLine } from "../../../errors.ts";
 import type { Check, DiagnoseContext } from "../context.ts";
 import { type Finding, finding } from "../findings.ts";
@@ -95,13 +96,47 @@ function inhibitFix(reason: string): string {
 	return "read terwayd's log for the cloud error; allocation resumes by itself after the pause";
 }
 
+/** The pool.watermarks finding: idle against min/max_pool_size (no shared pool in exclusive ENI mode). */
+function watermarkFinding(st: StatusResponse): Finding {
+	const p = st.pool;
+	const watermarks = (f: Pick<Finding, "severity" | "message" | "details"> & { fix?: string }): Finding =>
+		finding({ id: "pool.watermarks", layer: "daemon", subject: st.node, ...f });
+	if (st.mode === "exclusive")
+		return watermarks({
+			severity: "info",
+			message: `exclusive ENI mode: no shared IP pool (${p.enis} ENI(s))`,
+		});
+	const facts = `idle ${p.idle}, allocated ${p.allocated}, capacity ${p.capacity}, ${p.enis} ENI(s); min_pool_size ${p.min}, max_pool_size ${p.max}`;
+	const details = { pool: p };
+	if (p.idle < p.min && p.idle + p.allocated < p.capacity)
+		return watermarks({
+			severity: "warn",
+			message: `pool below min_pool_size: ${facts}`,
+			fix: st.inhibit
+				? inhibitFix(st.inhibit.reason)
+				: "terwayd refills the pool in the background; if it stays below, read terwayd's log for failing AssignPrivateIpAddresses/CreateNetworkInterface calls",
+			details,
+		});
+	if (p.idle > p.max)
+		return watermarks({
+			severity: "warn",
+			message: `pool above max_pool_size: ${facts}`,
+			fix: "terwayd releases surplus idle IPs on its next pool sync; if it stays above, read terwayd's log for failing UnassignPrivateIpAddresses calls",
+			details,
+		});
+	return watermarks({
+		severity: "ok",
+		message: p.idle < p.min ? `pool at capacity: ${facts}` : `pool within watermarks: ${facts}`,
+		details,
+	});
+}
+
 export const poolCheck: Check = {
 	id: "pool",
 	title: "IP pool within watermarks",
 	async run(ctx: DiagnoseContext): Promise<Finding[]> {
 		if (!(await ctx.daemonUp())) return [skippedNoDaemon("pool.watermarks", "daemon", "the pool check")];
 		const st = await ctx.status();
-		const p = st.pool;
 		const out: Finding[] = [];
 		if (st.inhibit)
 			out.push(
@@ -115,55 +150,7 @@ export const poolCheck: Check = {
 					details: { inhibit: st.inhibit },
 				}),
 			);
-		const facts = `idle ${p.idle}, allocated ${p.allocated}, capacity ${p.capacity}, ${p.enis} ENI(s); min_pool_size ${p.min}, max_pool_size ${p.max}`;
-		if (st.mode === "exclusive") {
-			out.push(
-				finding({
-					id: "pool.watermarks",
-					layer: "daemon",
-					severity: "info",
-					subject: st.node,
-					message: `exclusive ENI mode: no shared IP pool (${p.enis} ENI(s))`,
-				}),
-			);
-		} else if (p.idle < p.min && p.idle + p.allocated < p.capacity) {
-			out.push(
-				finding({
-					id: "pool.watermarks",
-					layer: "daemon",
-					severity: "warn",
-					subject: st.node,
-					message: `pool below min_pool_size: ${facts}`,
-					fix: st.inhibit
-						? inhibitFix(st.inhibit.reason)
-						: "terwayd refills the pool in the background; if it stays below, read terwayd's log for failing AssignPrivateIpAddresses/CreateNetworkInterface calls",
-					details: { pool: p },
-				}),
-			);
-		} else if (p.idle > p.max) {
-			out.push(
-				finding({
-					id: "pool.watermarks",
-					layer: "daemon",
-					severity: "warn",
-					subject: st.node,
-					message: `pool above max_pool_size: ${facts}`,
-					fix: "terwayd releases surplus idle IPs on its next pool sync; if it stays above, read terwayd's log for failing UnassignPrivateIpAddresses calls",
-					details: { pool: p },
-				}),
-			);
-		} else {
-			out.push(
-				finding({
-					id: "pool.watermarks",
-					layer: "daemon",
-					severity: "ok",
-					subject: st.node,
-					message: p.idle < p.min ? `pool at capacity: ${facts}` : `pool within watermarks: ${facts}`,
-					details: { pool: p },
-				}),
-			);
-		}
+		out.push(watermarkFinding(st));
 		return out;
 	},
 };

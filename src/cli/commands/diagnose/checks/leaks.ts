@@ -16,6 +16,11 @@ import { nodeConflist } from "./config.ts";
 import { skippedNoDaemon } from "./daemon.ts";
 import { allocatedPods } from "./mapping.ts";
 
+/** A leak warning: what is left over (`subject`), why it is, and how it goes away. */
+function leaked(id: string, subject: string, message: string, fix: string): Finding {
+	return finding({ id, layer: "leak", severity: "warn", subject, message, fix });
+}
+
 function gcFix(socket: string): string {
 	return `terwayd's GC removes it on its next pass (every 5 min); now: curl --unix-socket ${socket} -X POST http://terwayd/v1/gc`;
 }
@@ -36,27 +41,23 @@ export function hostLeftoverFindings(
 	const out: Finding[] = [];
 	for (const link of plan.links)
 		out.push(
-			finding({
-				id: "leak.veth",
-				layer: "leak",
-				severity: "warn",
-				subject: link,
-				message: `host veth ${link} belongs to no allocation terwayd holds`,
-				fix: `the runtime's CNI GC (or DEL) removes it; by hand: ip link del ${link}`,
-			}),
+			leaked(
+				"leak.veth",
+				link,
+				`host veth ${link} belongs to no allocation terwayd holds`,
+				`the runtime's CNI GC (or DEL) removes it; by hand: ip link del ${link}`,
+			),
 		);
 	for (const op of plan.ops) {
 		if (op.op !== "rule") continue;
 		const sel = op.from ? `from ${op.from}` : `to ${op.to}`;
 		out.push(
-			finding({
-				id: "leak.rule",
-				layer: "leak",
-				severity: "warn",
-				subject: op.from ?? op.to ?? "",
-				message: `rule ${op.priority} ${sel} lookup ${op.table === 254 ? "main" : op.table} is for an address no allocation holds`,
-				fix: `the runtime's CNI GC removes it; by hand: ip -${op.family} rule del prio ${op.priority} ${sel}`,
-			}),
+			leaked(
+				"leak.rule",
+				op.from ?? op.to ?? "",
+				`rule ${op.priority} ${sel} lookup ${op.table === 254 ? "main" : op.table} is for an address no allocation holds`,
+				`the runtime's CNI GC removes it; by hand: ip -${op.family} rule del prio ${op.priority} ${sel}`,
+			),
 		);
 	}
 	return out;
@@ -72,36 +73,23 @@ export const leaksCheck: Check = {
 		const gc = await ctx.gc();
 		for (const a of gc.allocations)
 			out.push(
-				finding({
-					id: "leak.allocation",
-					layer: "leak",
-					severity: "warn",
-					subject: a.pod,
-					message: `allocation of ${a.pod} (container ${a.containerId.slice(0, 12)}) is a GC candidate: ${a.reason}`,
-					fix: gcFix(socket),
-				}),
+				leaked(
+					"leak.allocation",
+					a.pod,
+					`allocation of ${a.pod} (container ${a.containerId.slice(0, 12)}) is a GC candidate: ${a.reason}`,
+					gcFix(socket),
+				),
 			);
 		for (const e of gc.enis)
-			out.push(
-				finding({
-					id: "leak.eni",
-					layer: "leak",
-					severity: "warn",
-					subject: e.eniId,
-					message: `ENI ${e.eniId} is a GC candidate: ${e.reason}`,
-					fix: gcFix(socket),
-				}),
-			);
+			out.push(leaked("leak.eni", e.eniId, `ENI ${e.eniId} is a GC candidate: ${e.reason}`, gcFix(socket)));
 		for (const ip of gc.ips)
 			out.push(
-				finding({
-					id: "leak.ip",
-					layer: "leak",
-					severity: "warn",
-					subject: ip.ip,
-					message: `${ip.ip}${ip.eniId ? ` on ${ip.eniId}` : ""} is a GC candidate: ${ip.reason}`,
-					fix: gcFix(socket),
-				}),
+				leaked(
+					"leak.ip",
+					ip.ip,
+					`${ip.ip}${ip.eniId ? ` on ${ip.eniId}` : ""} is a GC candidate: ${ip.reason}`,
+					gcFix(socket),
+				),
 			);
 		// our tagged ENIs on this instance that terwayd does not hold
 		try {
@@ -116,14 +104,12 @@ export const leaksCheck: Check = {
 				if (known.has(e.eniId) || e.type === "Primary") continue;
 				if (e.status !== "InUse") continue; // attaching/detaching: terwayd is working on it
 				out.push(
-					finding({
-						id: "leak.eni",
-						layer: "leak",
-						severity: "warn",
-						subject: e.eniId,
-						message: `ENI ${e.eniId} (tagged creator=terway, ${e.ipv4s.length} IPv4) is attached to ${st.instanceId} but unknown to terwayd's store`,
-						fix: `check it with \`terwayctl eni inspect ${e.eniId}\`; terwayd adopts or releases it on restart (reconcile), or delete it with \`terwayctl eni delete ${e.eniId}\``,
-					}),
+					leaked(
+						"leak.eni",
+						e.eniId,
+						`ENI ${e.eniId} (tagged creator=terway, ${e.ipv4s.length} IPv4) is attached to ${st.instanceId} but unknown to terwayd's store`,
+						`check it with \`terwayctl eni inspect ${e.eniId}\`; terwayd adopts or releases it on restart (reconcile), or delete it with \`terwayctl eni delete ${e.eniId}\``,
+					),
 				);
 			}
 		} catch (e) {
