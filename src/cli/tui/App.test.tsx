@@ -8,30 +8,20 @@ import { join } from "node:path";
 import { render } from "ink-testing-library";
 import type { MappingRow, StatusResponse } from "../../daemon/api-types.ts";
 import { finding, makeReport } from "../commands/diagnose/findings.ts";
+import { eniInfo, status as nodeStatus, webRow } from "../commands/diagnose/testkit.ts";
 import { App } from "./App.tsx";
 import { gauge, itemsOf, type Overview, windowOf } from "./model.ts";
 
+/** The diagnose testkit's node with a fuller pool, and its pod as the cloud lost its IP. */
 const status: StatusResponse = {
-	ready: true,
-	phase: "ready",
-	node: "node-1",
-	instanceId: "i-1",
-	instanceType: "ecs.g7.large",
-	mode: "shared",
-	version: "0.1.0",
-	uptimeSeconds: 5,
+	...nodeStatus,
 	pool: { min: 2, max: 10, idle: 5, allocated: 3, capacity: 30, enis: 2 },
-	kubernetes: "connected",
 };
 
 const rows: MappingRow[] = [
 	{
-		pod: "default/web",
+		...webRow,
 		containerId: "c1",
-		ip: "10.0.1.5",
-		eniId: "eni-1",
-		mac: "00:16:3e:00:00:01",
-		state: "allocated",
 		checks: { store: true, cloud: false, metadata: true },
 		problems: ["the cloud does not list 10.0.1.5 on eni-1"],
 	},
@@ -59,19 +49,7 @@ function overview(n: number): Overview {
 			],
 		}),
 		status,
-		enis: [
-			{
-				id: "eni-1",
-				mac: "00:16:3e:00:00:01",
-				link: "eth1",
-				type: "secondary",
-				status: "InUse",
-				vswitchId: "vsw-1",
-				primaryIp: "10.0.1.4",
-				routeTable: 1003,
-				ips: [{ ip: "10.0.1.5", state: "allocated", pod: "default/web" }],
-			},
-		],
+		enis: [eniInfo],
 		mapping: rows,
 	};
 }
