@@ -34,6 +34,15 @@ import {
 import { attachPinnedProgram, PolicyProgram } from "../../src/linux/bpf/policy.ts";
 import { Netns } from "../../src/linux/netns.ts";
 import { canRun, cleanupNetns, ipJson, ping, prefixFor, sh } from "../helpers/env.ts";
+import {
+	addNetns,
+	addVeth,
+	HOST_VETH_MAC,
+	ipIn as ip,
+	podGateway,
+	resetRun,
+	sysctlIn as sysctl,
+} from "../helpers/veth.ts";
 
 const P = prefixFor("dv");
 const POD = `${P}p`;
@@ -60,9 +69,6 @@ const ALLOW_ALL_IN: PolicyEntry = {
 	bits: 0,
 	rule: 1,
 };
-
-const ip = (ns: string, ...args: string[]) => sh(["ip", "-n", ns, ...args]);
-const sysctl = (ns: string, kv: string) => sh(["ip", "netns", "exec", ns, "sysctl", "-qw", kv]);
 
 /** IPv4 and IPv6 forwarded-datagram counters of the node namespace (the host stack's work). */
 function forwarded(): { v4: number; v6: number } {
@@ -121,14 +127,10 @@ describe.skipIf(!canRun("tests/bpf/datapathv2.test.ts"))(
 	"datapathv2 programs: host veth <-> ENI redirect",
 	() => {
 		beforeAll(() => {
-			cleanupNetns(P);
-			rmSync(PIN_ROOT, { recursive: true, force: true });
-			for (const ns of [POD, NODE, VPC]) {
-				sh(["ip", "netns", "add", ns]);
-				ip(ns, "link", "set", "lo", "up");
-			}
+			resetRun(P);
+			addNetns(POD, NODE, VPC);
 			// node <-> vpc: the "ENI"
-			ip(NODE, "link", "add", ENI, "address", ENI_MAC, "type", "veth", "peer", "name", VPC_END, "netns", VPC);
+			addVeth({ ns: NODE, name: ENI, mac: ENI_MAC }, { ns: VPC, name: VPC_END });
 			sysctl(NODE, "net.ipv4.ip_forward=1");
 			sysctl(NODE, "net.ipv6.conf.all.forwarding=1");
 			sysctl(NODE, "net.ipv4.conf.all.rp_filter=0");
@@ -150,21 +152,7 @@ describe.skipIf(!canRun("tests/bpf/datapathv2.test.ts"))(
 				ip(VPC, "route", "replace", a, "dev", VPC_END);
 			}
 			// node <-> pod: the veth datapath's addressing
-			ip(
-				NODE,
-				"link",
-				"add",
-				HOST_VETH,
-				"address",
-				"ee:ee:ee:ee:ee:ee",
-				"type",
-				"veth",
-				"peer",
-				"name",
-				"eth0",
-				"netns",
-				POD,
-			);
+			addVeth({ ns: NODE, name: HOST_VETH, mac: HOST_VETH_MAC }, { ns: POD, name: "eth0" });
 			sysctl(NODE, `net.ipv4.conf.${HOST_VETH}.proxy_arp=1`);
 			sysctl(NODE, `net.ipv6.conf.${HOST_VETH}.accept_dad=0`);
 			ip(NODE, "link", "set", HOST_VETH, "up");
@@ -172,32 +160,7 @@ describe.skipIf(!canRun("tests/bpf/datapathv2.test.ts"))(
 			ip(POD, "addr", "add", `${POD4}/32`, "dev", "eth0");
 			ip(POD, "addr", "add", `${POD6}/128`, "dev", "eth0", "nodad");
 			ip(POD, "link", "set", "eth0", "up");
-			ip(
-				POD,
-				"neigh",
-				"replace",
-				"169.254.1.1",
-				"lladdr",
-				"ee:ee:ee:ee:ee:ee",
-				"dev",
-				"eth0",
-				"nud",
-				"permanent",
-			);
-			ip(
-				POD,
-				"neigh",
-				"replace",
-				"fe80::1",
-				"lladdr",
-				"ee:ee:ee:ee:ee:ee",
-				"dev",
-				"eth0",
-				"nud",
-				"permanent",
-			);
-			ip(POD, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0", "onlink");
-			ip(POD, "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0");
+			podGateway(POD, "eth0", { v6: true });
 			for (const [a, fam] of [
 				[POD4, "-4"],
 				[POD6, "-6"],

@@ -16,7 +16,8 @@ import { Store } from "../../src/daemon/store/store.ts";
 import { openHandles } from "../../src/ffi/handles.ts";
 import { attachPinnedProgram, PolicyProgram } from "../../src/linux/bpf/policy.ts";
 import { Netns } from "../../src/linux/netns.ts";
-import { canRun, cleanupNetns, ipJson, ping, prefixFor, sh } from "../helpers/env.ts";
+import { canRun, ipJson, ping, prefixFor, sh } from "../helpers/env.ts";
+import { addNetns, addVeth, ipIn, resetRun } from "../helpers/veth.ts";
 
 const P = prefixFor("pd");
 const NS_NODE = `${P}n`;
@@ -97,37 +98,16 @@ describe.skipIf(!canRun("tests/bpf/policy-dump.test.ts"))(
 	"terwayctl policy dump/explain on pinned maps",
 	() => {
 		beforeAll(() => {
-			cleanupNetns(P);
-			rmSync(PIN_ROOT, { recursive: true, force: true });
+			resetRun(P);
 			rmSync(STATE_DIR, { recursive: true, force: true });
-			sh(["ip", "netns", "add", NS_NODE]);
-			sh(["ip", "netns", "add", NS_POD]);
-			sh([
-				"ip",
-				"-n",
-				NS_NODE,
-				"link",
-				"add",
-				VETH_HOST,
-				"type",
-				"veth",
-				"peer",
-				"name",
-				"eth0",
-				"netns",
-				NS_POD,
-			]);
-			sh(["ip", "-n", NS_NODE, "addr", "add", `${FE}/24`, "dev", VETH_HOST]);
-			sh(["ip", "-n", NS_POD, "addr", "add", `${DB}/24`, "dev", "eth0"]);
-			for (const [ns, dev] of [
-				[NS_NODE, VETH_HOST],
-				[NS_POD, "eth0"],
-			] as const) {
-				sh(["ip", "-n", ns, "link", "set", dev, "up"]);
-				sh(["ip", "-n", ns, "link", "set", "lo", "up"]);
-			}
+			addNetns(NS_NODE, NS_POD);
+			addVeth({ ns: NS_NODE, name: VETH_HOST }, { ns: NS_POD, name: "eth0" });
+			ipIn(NS_NODE, "addr", "add", `${FE}/24`, "dev", VETH_HOST);
+			ipIn(NS_POD, "addr", "add", `${DB}/24`, "dev", "eth0");
+			ipIn(NS_NODE, "link", "set", VETH_HOST, "up");
+			ipIn(NS_POD, "link", "set", "eth0", "up");
 			// the pod's /32 through its host veth, as the veth datapath routes it on a node
-			sh(["ip", "-n", NS_NODE, "route", "add", `${DB}/32`, "dev", VETH_HOST]);
+			ipIn(NS_NODE, "route", "add", `${DB}/32`, "dev", VETH_HOST);
 			hostIfindex = ipJson<{ ifindex: number }[]>(NS_NODE, ["link", "show", VETH_HOST])[0]!.ifindex;
 			program = PolicyProgram.load({ pinRoot: PIN_ROOT });
 			program.maps.apply(diff(EMPTY, compile(INPUT).state));
@@ -149,8 +129,7 @@ describe.skipIf(!canRun("tests/bpf/policy-dump.test.ts"))(
 		afterAll(() => {
 			program?.close();
 			nsNode?.close();
-			cleanupNetns(P);
-			rmSync(PIN_ROOT, { recursive: true, force: true });
+			resetRun(P);
 			rmSync(STATE_DIR, { recursive: true, force: true });
 			expect(openHandles()).toEqual([]);
 		});

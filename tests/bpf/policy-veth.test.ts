@@ -8,7 +8,7 @@
  * Everything carries prefixFor("pv"); pins live under /sys/fs/bpf/<prefix>.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { EP, type MapDiff, type PolicyEntry } from "../../src/core/policy/types.ts";
 import { openHandles } from "../../src/ffi/handles.ts";
@@ -22,7 +22,8 @@ import {
 	type TcMode,
 } from "../../src/linux/bpf/index.ts";
 import { Netns } from "../../src/linux/netns.ts";
-import { canRun, cleanupNetns, ipJson, ping, prefixFor, sh } from "../helpers/env.ts";
+import { canRun, ipJson, ping, prefixFor, sh } from "../helpers/env.ts";
+import { addNetns, addVeth, ipIn, resetRun } from "../helpers/veth.ts";
 
 const P = prefixFor("pv");
 const NS_POD = `${P}p`;
@@ -147,33 +148,16 @@ describe.skipIf(!canRun("tests/bpf/policy-veth.test.ts"))(
 	"policy programs on a veth (real ping and TCP)",
 	() => {
 		beforeAll(async () => {
-			cleanupNetns(P);
-			rmSync(PIN_ROOT, { recursive: true, force: true });
-			sh(["ip", "netns", "add", NS_POD]);
-			sh(["ip", "netns", "add", NS_HOST]);
-			sh([
-				"ip",
-				"-n",
-				NS_HOST,
-				"link",
-				"add",
-				VETH_HOST,
-				"type",
-				"veth",
-				"peer",
-				"name",
-				VETH_POD,
-				"netns",
-				NS_POD,
-			]);
+			resetRun(P);
+			addNetns(NS_POD, NS_HOST);
+			addVeth({ ns: NS_HOST, name: VETH_HOST }, { ns: NS_POD, name: VETH_POD });
 			for (const [ns, dev, me] of [
 				[NS_HOST, VETH_HOST, PEER],
 				[NS_POD, VETH_POD, POD],
 			] as const) {
-				sh(["ip", "-n", ns, "addr", "add", `${me.v4}/24`, "dev", dev]);
-				sh(["ip", "-n", ns, "addr", "add", `${me.v6}/64`, "dev", dev, "nodad"]);
-				sh(["ip", "-n", ns, "link", "set", dev, "up"]);
-				sh(["ip", "-n", ns, "link", "set", "lo", "up"]);
+				ipIn(ns, "addr", "add", `${me.v4}/24`, "dev", dev);
+				ipIn(ns, "addr", "add", `${me.v6}/64`, "dev", dev, "nodad");
+				ipIn(ns, "link", "set", dev, "up");
 			}
 			nsHost = Netns.open(NS_HOST);
 			ifindexHost = ipJson<{ ifindex: number }[]>(NS_HOST, ["link", "show", VETH_HOST])[0]!.ifindex;
@@ -218,8 +202,7 @@ describe.skipIf(!canRun("tests/bpf/policy-veth.test.ts"))(
 				}
 				nsHost.close();
 			}
-			cleanupNetns(P);
-			rmSync(PIN_ROOT, { recursive: true, force: true });
+			resetRun(P);
 			expect(openHandles()).toEqual([]);
 		});
 
