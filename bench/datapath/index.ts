@@ -24,64 +24,40 @@
  */
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
-import { cpus, release } from "node:os";
 import { objGet } from "../../src/ffi/libbpf/index.ts";
 import { detach, ensureAttached } from "../../src/linux/bpf/attach.ts";
 import { PinLayout } from "../../src/linux/bpf/bpffs.ts";
 import { attachV2ToEni, readV2Stats, setupDatapathV2, V2_PROGRAMS } from "../../src/linux/bpf/datapathv2.ts";
 import { Netns } from "../../src/linux/netns.ts";
+import {
+	have,
+	iperfGbps,
+	kernelInfo,
+	parseBenchArgs,
+	pct,
+	pingUs,
+	probeUs,
+	startServers,
+	teardown,
+	udpKpps,
+} from "../lib/measure.ts";
 import { table } from "../netlink/stats.ts";
-import { build, type Copy, copyFor, forwarded, type Kind, POD_B, run, teardown } from "./topology.ts";
+import { build, type Copy, copyFor, forwarded, type Kind, POD_B } from "./topology.ts";
 
-const PROBE = `${import.meta.dir}/../policy/probe.ts`;
-const BUN = process.execPath;
 const IPERF_PORT = 5201;
 const PROBE_PORT = 5300;
 /** datapathv2 >= veth; datapathv2 within 10% of the plain veth. */
 const TARGET_VS_PLAIN = 0.9;
 
-type Args = { rounds: number; seconds: number; json: boolean };
-
-function usage(code: number): never {
-	console.error("usage: bun bench/datapath/index.ts [--rounds N] [--seconds S] [--json]");
-	process.exit(code);
-}
-
-function parseArgs(argv: string[]): Args {
-	const a: Args = {
-		rounds: Number(process.env.BENCH_ROUNDS ?? 3),
-		seconds: Number(process.env.BENCH_SECONDS ?? 3),
-		json: false,
-	};
-	for (let i = 0; i < argv.length; i++) {
-		const x = argv[i];
-		if (x === "--json") a.json = true;
-		else if (x === "--rounds") a.rounds = Number(argv[++i]);
-		else if (x === "--seconds") a.seconds = Number(argv[++i]);
-		else if (x === "--help" || x === "-h") usage(0);
-		else {
-			console.error(`unknown argument ${x}`);
-			usage(2);
-		}
-	}
-	for (const [k, v] of [
-		["--rounds", a.rounds],
-		["--seconds", a.seconds],
-	] as const) {
-		if (!Number.isInteger(v) || v < 1) {
-			console.error(`${k} must be a positive integer, got ${v}`);
-			usage(2);
-		}
-	}
-	return a;
-}
-
-const args = parseArgs(process.argv.slice(2));
+const args = parseBenchArgs(
+	process.argv.slice(2),
+	"bun bench/datapath/index.ts [--rounds N] [--seconds S] [--json]",
+);
 if (process.getuid?.() !== 0) {
 	console.error("bench/datapath needs root (network namespaces, eBPF)");
 	process.exit(1);
 }
-if (Bun.spawnSync(["bash", "-c", "command -v iperf3"]).exitCode !== 0) {
+if (!have("iperf3")) {
 	console.error("bench/datapath: iperf3 missing (make setup installs it)");
 	process.exit(1);
 }
@@ -161,112 +137,10 @@ type Sample = {
 	passed: bigint;
 };
 
-function iperf(c: Copy, seconds: number): number {
-	const out = run([
-		"ip",
-		"netns",
-		"exec",
-		c.pod[0],
-		"iperf3",
-		"-c",
-		POD_B,
-		"-p",
-		String(IPERF_PORT),
-		"-t",
-		String(seconds),
-		"-O",
-		"1",
-		"-J",
-	]);
-	const doc = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } };
-	return doc.end.sum_received.bits_per_second / 1e9;
-}
-
-/** UDP 64-byte datagrams A -> B, unlimited rate: received kpps (per-packet cost, not bytes). */
-function udpKpps(c: Copy, seconds: number): number {
-	const out = run([
-		"ip",
-		"netns",
-		"exec",
-		c.pod[0],
-		"iperf3",
-		"-c",
-		POD_B,
-		"-p",
-		String(IPERF_PORT),
-		"-u",
-		"-b",
-		"0",
-		"-l",
-		"64",
-		"-t",
-		String(seconds),
-		"-O",
-		"1",
-		"-J",
-	]);
-	const sum = (
-		JSON.parse(out) as { end: { sum: { packets: number; lost_packets: number; seconds: number } } }
-	).end.sum;
-	return (sum.packets - sum.lost_packets) / sum.seconds / 1e3;
-}
-
-function pingUs(c: Copy, count: number): number[] {
-	const out = run(["ip", "netns", "exec", c.pod[0], "ping", "-c", String(count), "-i", "0.005", POD_B]);
-	return [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000);
-}
-
-function rr(c: Copy, n: number): number[] {
-	const out = run(["ip", "netns", "exec", c.pod[0], BUN, PROBE, "rr", POD_B, String(PROBE_PORT), String(n)]);
-	return (JSON.parse(out.trim().split("\n").at(-1)!) as { us: number[] }).us;
-}
-
-const pct = (xs: number[], p: number) => {
-	const s = [...xs].sort((a, b) => a - b);
-	return s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]! : Number.NaN;
-};
-
-async function startServers(c: Copy): Promise<void> {
-	servers.push(
-		Bun.spawn(["ip", "netns", "exec", c.pod[1], "iperf3", "-s", "-p", String(IPERF_PORT)], {
-			stdout: "ignore",
-			stderr: "ignore",
-		}),
-	);
-	const probe = Bun.spawn(["ip", "netns", "exec", c.pod[1], BUN, PROBE, "serve", String(PROBE_PORT)], {
-		stdout: "pipe",
-		stderr: "inherit",
-	});
-	servers.push(probe);
-	const reader = probe.stdout.getReader();
-	const { value } = await reader.read();
-	if (!new TextDecoder().decode(value).includes("ready"))
-		throw new Error(`${c.kind}: probe server did not start`);
-	reader.releaseLock();
-	for (let i = 0; i < 50; i++) {
-		const r = Bun.spawnSync([
-			"ip",
-			"netns",
-			"exec",
-			c.pod[1],
-			"bash",
-			"-c",
-			`echo > /dev/tcp/127.0.0.1/${IPERF_PORT}`,
-		]);
-		if (r.exitCode === 0) return;
-		await Bun.sleep(100);
-	}
-	throw new Error(`${c.kind}: iperf3 server did not start`);
-}
-
-function kernelInfo(): string {
-	return `kernel ${release()}, ${cpus().length} vCPU ${cpus()[0]?.model.trim() ?? ""}, bun ${Bun.version}`;
-}
-
 async function main(): Promise<void> {
 	for (const c of [routed, plainCopy]) {
 		build(c);
-		await startServers(c);
+		await startServers(c.pod[1], { iperf: IPERF_PORT, probe: PROBE_PORT }, servers, c.kind);
 	}
 	const s = setupDatapathV2({ pinRoot, skipCidrs: [] });
 	if (!s.ok) throw new Error(`datapathv2 cannot run here: ${s.reason}`);
@@ -285,10 +159,11 @@ async function main(): Promise<void> {
 			const s = samples.get(cfg.kind)!;
 			const f0 = forwarded(c);
 			const v0 = readV2Stats(pinRoot);
-			s.gbps.push(iperf(c, args.seconds));
-			s.kpps.push(udpKpps(c, args.seconds));
-			s.ping.push(...pingUs(c, 200));
-			s.rr.push(...rr(c, 2000));
+			const client = c.pod[0];
+			s.gbps.push(iperfGbps(client, POD_B, IPERF_PORT, args.seconds));
+			s.kpps.push(udpKpps(client, POD_B, IPERF_PORT, args.seconds));
+			s.ping.push(...pingUs(client, POD_B, 200));
+			s.rr.push(...probeUs(client, "rr", POD_B, PROBE_PORT, 2000));
 			s.forwarded += forwarded(c) - f0;
 			if (cfg.kind === "datapathv2") {
 				const v1 = readV2Stats(pinRoot);

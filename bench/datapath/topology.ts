@@ -10,8 +10,18 @@
  *   plain       a plain routed veth (the limit): node main table only, `podIP dev h`, default via the gateway
  *   veth        Terway's policy routing (src/core/datapath/veth.ts): rules 512 to / 2048 from, table 1001
  *   datapathv2  the same as veth plus the eBPF redirect programs (host veth and ENI tc ingress)
- * Built with `ip` (a benchmark may spawn it; src/ never does). IPv4 only.
+ * Built with `ip` (a benchmark may spawn it; src/ never does), through the namespace and veth
+ * helpers the root suites use (tests/helpers/veth.ts). IPv4 only.
  */
+import {
+	addNetns,
+	addVeth,
+	HOST_VETH_MAC,
+	ipIn as ip,
+	podGateway,
+	sysctlIn as sysctl,
+} from "../../tests/helpers/veth.ts";
+import { run } from "../lib/measure.ts";
 
 export const POD_A = "198.18.60.21";
 export const POD_B = "198.18.60.22";
@@ -42,27 +52,9 @@ export function copyFor(prefix: string, k: number, kind: Kind): Copy {
 	};
 }
 
-/** Run a command, throw with its stderr when it fails; stdout. */
-export function run(argv: string[], opts: { input?: string } = {}): string {
-	const r = Bun.spawnSync(argv, {
-		stdout: "pipe",
-		stderr: "pipe",
-		...(opts.input !== undefined ? { stdin: new TextEncoder().encode(opts.input) } : {}),
-	});
-	if (r.exitCode !== 0)
-		throw new Error(`${argv.join(" ")} exited ${r.exitCode}: ${r.stderr.toString().trim()}`);
-	return r.stdout.toString();
-}
-
-const ip = (ns: string, ...args: string[]) => run(["ip", "-n", ns, ...args]);
-const sysctl = (ns: string, ...kv: string[]) => run(["ip", "netns", "exec", ns, "sysctl", "-qw", ...kv]);
-
 /** Build one copy (namespaces, links, addresses, routes, rules); programs are attached by the caller. */
 export function build(c: Copy): void {
-	for (const ns of [...c.pod, ...c.node, c.vpc]) {
-		run(["ip", "netns", "add", ns]);
-		ip(ns, "link", "set", "lo", "up");
-	}
+	addNetns(...c.pod, ...c.node, c.vpc);
 	sysctl(
 		c.vpc,
 		"net.ipv4.ip_forward=1",
@@ -82,7 +74,7 @@ export function build(c: Copy): void {
 			"net.ipv4.conf.default.rp_filter=0",
 		);
 		// node <-> VPC
-		ip(node, "link", "add", eni, "address", ENI_MAC[i], "type", "veth", "peer", "name", port, "netns", c.vpc);
+		addVeth({ ns: node, name: eni, mac: ENI_MAC[i] }, { ns: c.vpc, name: port });
 		ip(node, "addr", "add", `${NODE_IP[i]}/32`, "dev", eni);
 		ip(node, "link", "set", eni, "up");
 		ip(c.vpc, "addr", "add", `${GW}/32`, "dev", port);
@@ -92,38 +84,12 @@ export function build(c: Copy): void {
 			ip(c.vpc, "route", "replace", a, "dev", port);
 		}
 		// node <-> pod
-		ip(
-			node,
-			"link",
-			"add",
-			c.hostVeth,
-			"address",
-			"ee:ee:ee:ee:ee:ee",
-			"type",
-			"veth",
-			"peer",
-			"name",
-			"eth0",
-			"netns",
-			pod,
-		);
+		addVeth({ ns: node, name: c.hostVeth, mac: HOST_VETH_MAC }, { ns: pod, name: "eth0" });
 		sysctl(node, `net.ipv4.conf.${c.hostVeth}.proxy_arp=1`, `net.ipv4.conf.${c.hostVeth}.forwarding=1`);
 		ip(node, "link", "set", c.hostVeth, "up");
 		ip(pod, "addr", "add", `${podIp}/32`, "dev", "eth0");
 		ip(pod, "link", "set", "eth0", "up");
-		ip(
-			pod,
-			"neigh",
-			"replace",
-			"169.254.1.1",
-			"lladdr",
-			"ee:ee:ee:ee:ee:ee",
-			"dev",
-			"eth0",
-			"nud",
-			"permanent",
-		);
-		ip(pod, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0", "onlink");
+		podGateway(pod, "eth0");
 		ip(node, "route", "add", podIp, "dev", c.hostVeth, "scope", "link");
 		if (c.kind === "plain") {
 			ip(node, "route", "add", "default", "via", GW, "dev", eni, "onlink");
@@ -145,13 +111,4 @@ export function forwarded(c: Copy): number {
 		n += Number(vals[head.indexOf("ForwDatagrams")] ?? 0);
 	}
 	return n;
-}
-
-/** Delete every namespace of this run (names start with `prefix`), nothing else. */
-export function teardown(prefix: string): void {
-	const list = Bun.spawnSync(["ip", "netns", "list"], { stdout: "pipe" }).stdout.toString().split("\n");
-	for (const line of list) {
-		const name = line.split(" ")[0];
-		if (name?.startsWith(prefix)) Bun.spawnSync(["ip", "netns", "del", name]);
-	}
 }

@@ -22,64 +22,47 @@
  */
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
-import { cpus, release } from "node:os";
 import { diff } from "../../src/core/policy/diff.ts";
 import type { MapState } from "../../src/core/policy/types.ts";
 import { detach } from "../../src/linux/bpf/attach.ts";
 import { attachPinnedProgram, PolicyProgram } from "../../src/linux/bpf/policy.ts";
 import { Netns } from "../../src/linux/netns.ts";
+import {
+	type BenchArgs,
+	have,
+	iperfGbps,
+	kernelInfo,
+	parseBenchArgs,
+	pct,
+	pingUs,
+	probeUs,
+	run,
+	startServers,
+	teardown,
+	usage,
+} from "../lib/measure.ts";
 import { compileFor, IPTABLES_EMPTY, iptablesFor } from "./rules.ts";
-import { build, POD_B, pods, run, teardown, topologyFor } from "./topology.ts";
+import { build, POD_B, pods, topologyFor } from "./topology.ts";
 
-const PROBE = `${import.meta.dir}/probe.ts`;
-const BUN = process.execPath;
 const IPERF_PORT = 5201;
 const PROBE_PORT = 5300;
 const TARGET_THROUGHPUT = 0.95;
 const TARGET_FLAT = 1.1;
 
-type Args = { rounds: number; seconds: number; sizes: number[]; json: boolean };
+const USAGE = "bun bench/policy/index.ts [--rounds N] [--seconds S] [--sizes 10,1000,10000] [--json]";
 
-function usage(code: number): never {
-	console.error(
-		"usage: bun bench/policy/index.ts [--rounds N] [--seconds S] [--sizes 10,1000,10000] [--json]",
-	);
-	process.exit(code);
-}
-
-function parseArgs(argv: string[]): Args {
-	const a: Args = {
-		rounds: Number(process.env.BENCH_ROUNDS ?? 3),
-		seconds: Number(process.env.BENCH_SECONDS ?? 3),
-		sizes: [10, 1000, 10000],
-		json: false,
-	};
-	for (let i = 0; i < argv.length; i++) {
-		const x = argv[i];
-		if (x === "--json") a.json = true;
-		else if (x === "--rounds") a.rounds = Number(argv[++i]);
-		else if (x === "--seconds") a.seconds = Number(argv[++i]);
-		else if (x === "--sizes") a.sizes = String(argv[++i]).split(",").map(Number);
-		else if (x === "--help" || x === "-h") usage(0);
-		else {
-			console.error(`unknown argument ${x}`);
-			usage(2);
-		}
-	}
-	for (const [k, v] of [
-		["--rounds", a.rounds],
-		["--seconds", a.seconds],
-	] as const) {
-		if (!Number.isInteger(v) || v < 1) {
-			console.error(`${k} must be a positive integer, got ${v}`);
-			usage(2);
-		}
-	}
-	if (a.sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 60000)) {
+function parseArgs(argv: string[]): BenchArgs & { sizes: number[] } {
+	let sizes = [10, 1000, 10000];
+	const a = parseBenchArgs(argv, USAGE, {
+		"--sizes": (v) => {
+			sizes = v.split(",").map(Number);
+		},
+	});
+	if (sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 60000)) {
 		console.error("--sizes: positive integers up to 60000, comma separated");
-		usage(2);
+		usage(USAGE, 2);
 	}
-	return a;
+	return { ...a, sizes };
 }
 
 const args = parseArgs(process.argv.slice(2));
@@ -87,7 +70,6 @@ if (process.getuid?.() !== 0) {
 	console.error("bench/policy needs root (network namespaces, eBPF)");
 	process.exit(1);
 }
-const have = (cmd: string) => Bun.spawnSync(["bash", "-c", `command -v ${cmd}`]).exitCode === 0;
 if (!have("iperf3")) {
 	console.error("bench/policy: iperf3 missing (make setup installs it)");
 	process.exit(1);
@@ -186,108 +168,23 @@ function verify(c: Config): void {
 
 type Sample = { gbps: number[]; ping: number[]; rr: number[]; crr: number[] };
 
-function iperf(seconds: number): number {
-	const out = run([
-		"ip",
-		"netns",
-		"exec",
-		topo.client.ns,
-		"iperf3",
-		"-c",
-		POD_B,
-		"-p",
-		String(IPERF_PORT),
-		"-t",
-		String(seconds),
-		"-O",
-		"1",
-		"-J",
-	]);
-	const doc = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } };
-	return doc.end.sum_received.bits_per_second / 1e9;
-}
-
-function pingUs(count: number): number[] {
-	const out = run(["ip", "netns", "exec", topo.client.ns, "ping", "-c", String(count), "-i", "0.005", POD_B]);
-	return [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000);
-}
-
-function probe(mode: "rr" | "crr", n: number): number[] {
-	const out = run([
-		"ip",
-		"netns",
-		"exec",
-		topo.client.ns,
-		BUN,
-		PROBE,
-		mode,
-		POD_B,
-		String(PROBE_PORT),
-		String(n),
-	]);
-	return (JSON.parse(out.trim().split("\n").at(-1)!) as { us: number[] }).us;
-}
-
 function measure(s: Sample): void {
-	s.gbps.push(iperf(args.seconds));
-	s.ping.push(...pingUs(200));
-	s.rr.push(...probe("rr", 2000));
-	s.crr.push(...probe("crr", 300));
-}
-
-const pct = (xs: number[], p: number) => {
-	const s = [...xs].sort((a, b) => a - b);
-	return s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]! : Number.NaN;
-};
-
-async function startServers(): Promise<void> {
-	const iperfServer = Bun.spawn(
-		["ip", "netns", "exec", topo.server.ns, "iperf3", "-s", "-p", String(IPERF_PORT)],
-		{ stdout: "ignore", stderr: "ignore" },
-	);
-	servers.push(iperfServer);
-	const probeServer = Bun.spawn(
-		["ip", "netns", "exec", topo.server.ns, BUN, PROBE, "serve", String(PROBE_PORT)],
-		{
-			stdout: "pipe",
-			stderr: "inherit",
-		},
-	);
-	servers.push(probeServer);
-	const reader = probeServer.stdout.getReader();
-	const { value } = await reader.read();
-	if (!new TextDecoder().decode(value).includes("ready")) throw new Error("probe server did not start");
-	reader.releaseLock();
-	// iperf3 -s has no ready line: wait until its port answers
-	for (let i = 0; i < 50; i++) {
-		const r = Bun.spawnSync([
-			"ip",
-			"netns",
-			"exec",
-			topo.server.ns,
-			"bash",
-			"-c",
-			`echo > /dev/tcp/127.0.0.1/${IPERF_PORT}`,
-		]);
-		if (r.exitCode === 0) return;
-		await Bun.sleep(100);
-	}
-	throw new Error("iperf3 server did not start");
+	const ns = topo.client.ns;
+	s.gbps.push(iperfGbps(ns, POD_B, IPERF_PORT, args.seconds));
+	s.ping.push(...pingUs(ns, POD_B, 200));
+	s.rr.push(...probeUs(ns, "rr", POD_B, PROBE_PORT, 2000));
+	s.crr.push(...probeUs(ns, "crr", POD_B, PROBE_PORT, 300));
 }
 
 // ---------------------------------------------------------------------------------------------
 // run
-
-function kernelInfo(): string {
-	return `kernel ${release()}, ${cpus().length} vCPU ${cpus()[0]?.model.trim() ?? ""}, bun ${Bun.version}`;
-}
 
 async function main(): Promise<void> {
 	build(topo);
 	node = Netns.open(topo.node);
 	program = PolicyProgram.load({ pinRoot });
 	for (const n of args.sizes) states.set(n, compileFor(n));
-	await startServers();
+	await startServers(topo.server.ns, { iperf: IPERF_PORT, probe: PROBE_PORT }, servers);
 
 	const configs: Config[] = [
 		{ name: "no policy", kind: "none", rules: 0 },

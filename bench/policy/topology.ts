@@ -7,6 +7,7 @@
  * crosses two host veths, where the policy programs sit. Made with `ip` (a bench may spawn it;
  * product code never does).
  */
+import { run } from "../lib/measure.ts";
 
 export const POD_A = "198.19.1.1";
 export const POD_B = "198.19.1.2";
@@ -36,18 +37,6 @@ export function topologyFor(prefix: string): Topology {
 
 export const pods = (t: Topology): Pod[] => [t.client, t.server, t.denied];
 
-export function run(argv: string[], opts: { input?: string; allowFail?: boolean } = {}): string {
-	const r = Bun.spawnSync(argv, {
-		stdout: "pipe",
-		stderr: "pipe",
-		stdin: opts.input === undefined ? "ignore" : new TextEncoder().encode(opts.input),
-	});
-	if (r.exitCode !== 0 && !opts.allowFail) {
-		throw new Error(`${argv.slice(0, 6).join(" ")} exited ${r.exitCode}: ${r.stderr.toString().trim()}`);
-	}
-	return r.stdout.toString();
-}
-
 const ip = (ns: string, ...args: string[]) => run(["ip", "-n", ns, ...args]);
 
 export function build(t: Topology): void {
@@ -65,16 +54,6 @@ export function build(t: Topology): void {
 		ip(pod, "route", "add", GW, "dev", "eth0", "scope", "link");
 		ip(pod, "route", "add", "default", "via", GW, "dev", "eth0");
 	}
-}
-
-/** Remove every namespace of this run (by prefix); returns what was removed. */
-export function teardown(prefix: string): string[] {
-	const names = run(["ip", "netns", "list"], { allowFail: true })
-		.split("\n")
-		.map((l) => l.split(" ")[0] ?? "")
-		.filter((n) => n.startsWith(prefix));
-	for (const n of names) run(["ip", "netns", "del", n], { allowFail: true });
-	return names;
 }
 
 /** ifindex of a link inside a namespace. */
