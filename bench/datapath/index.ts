@@ -30,6 +30,7 @@ import { PinLayout } from "../../src/linux/bpf/bpffs.ts";
 import { attachV2ToEni, readV2Stats, setupDatapathV2, V2_PROGRAMS } from "../../src/linux/bpf/datapathv2.ts";
 import { Netns } from "../../src/linux/netns.ts";
 import {
+	cleanupOnSignals,
 	have,
 	iperfGbps,
 	kernelInfo,
@@ -44,8 +45,6 @@ import {
 import { table } from "../netlink/stats.ts";
 import { build, type Copy, copyFor, forwarded, type Kind, POD_B } from "./topology.ts";
 
-const IPERF_PORT = 5201;
-const PROBE_PORT = 5300;
 /** datapathv2 >= veth; datapathv2 within 10% of the plain veth. */
 const TARGET_VS_PLAIN = 0.9;
 
@@ -78,12 +77,7 @@ function cleanup(): void {
 	teardown(prefix);
 	rmSync(pinRoot, { recursive: true, force: true });
 }
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-	process.on(sig, () => {
-		cleanup();
-		process.exit(130);
-	});
-}
+cleanupOnSignals(cleanup);
 
 let v2On = false;
 
@@ -140,7 +134,7 @@ type Sample = {
 async function main(): Promise<void> {
 	for (const c of [routed, plainCopy]) {
 		build(c);
-		await startServers(c.pod[1], { iperf: IPERF_PORT, probe: PROBE_PORT }, servers, c.kind);
+		await startServers(c.pod[1], servers, c.kind);
 	}
 	const s = setupDatapathV2({ pinRoot, skipCidrs: [] });
 	if (!s.ok) throw new Error(`datapathv2 cannot run here: ${s.reason}`);
@@ -160,10 +154,10 @@ async function main(): Promise<void> {
 			const f0 = forwarded(c);
 			const v0 = readV2Stats(pinRoot);
 			const client = c.pod[0];
-			s.gbps.push(iperfGbps(client, POD_B, IPERF_PORT, args.seconds));
-			s.kpps.push(udpKpps(client, POD_B, IPERF_PORT, args.seconds));
+			s.gbps.push(iperfGbps(client, POD_B, args.seconds));
+			s.kpps.push(udpKpps(client, POD_B, args.seconds));
 			s.ping.push(...pingUs(client, POD_B, 200));
-			s.rr.push(...probeUs(client, "rr", POD_B, PROBE_PORT, 2000));
+			s.rr.push(...probeUs(client, "rr", POD_B, 2000));
 			s.forwarded += forwarded(c) - f0;
 			if (cfg.kind === "datapathv2") {
 				const v1 = readV2Stats(pinRoot);

@@ -8,6 +8,9 @@ import { cpus, release } from "node:os";
 
 const PROBE = `${import.meta.dir}/../policy/probe.ts`;
 const BUN = process.execPath;
+/** The servers' ports inside the server pod's namespace (a namespace of the bench's own). */
+const IPERF_PORT = 5201;
+const PROBE_PORT = 5300;
 
 /** Run a command; throws with its stderr when it fails (unless allowFail); stdout. */
 export function run(argv: string[], opts: { input?: string; allowFail?: boolean } = {}): string {
@@ -69,6 +72,16 @@ export function parseBenchArgs(
 	return a;
 }
 
+/** Run `cleanup` and exit 130 on Ctrl-C, SIGTERM or SIGHUP. */
+export function cleanupOnSignals(cleanup: () => void): void {
+	for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+		process.on(sig, () => {
+			cleanup();
+			process.exit(130);
+		});
+	}
+}
+
 /** Whether a command is on PATH. */
 export const have = (cmd: string): boolean =>
 	Bun.spawnSync(["bash", "-c", `command -v ${cmd}`]).exitCode === 0;
@@ -83,21 +96,21 @@ export function kernelInfo(): string {
 	return `kernel ${release()}, ${cpus().length} vCPU ${cpus()[0]?.model.trim() ?? ""}, bun ${Bun.version}`;
 }
 
-/** iperf3 -J from `ns` to `addr:port` for `seconds` (1 s omitted), with `extra` client flags. */
-function iperf3(ns: string, addr: string, port: number, seconds: number, extra: string[] = []): unknown {
-	const argv = ["ip", "netns", "exec", ns, "iperf3", "-c", addr, "-p", String(port), ...extra];
+/** iperf3 -J from `ns` to `addr` for `seconds` (1 s omitted), with `extra` client flags. */
+function iperf3(ns: string, addr: string, seconds: number, extra: string[] = []): unknown {
+	const argv = ["ip", "netns", "exec", ns, "iperf3", "-c", addr, "-p", String(IPERF_PORT), ...extra];
 	return JSON.parse(run([...argv, "-t", String(seconds), "-O", "1", "-J"]));
 }
 
 /** TCP throughput from `ns` to `addr` in Gbit/s (received). */
-export function iperfGbps(ns: string, addr: string, port: number, seconds: number): number {
-	const doc = iperf3(ns, addr, port, seconds) as { end: { sum_received: { bits_per_second: number } } };
+export function iperfGbps(ns: string, addr: string, seconds: number): number {
+	const doc = iperf3(ns, addr, seconds) as { end: { sum_received: { bits_per_second: number } } };
 	return doc.end.sum_received.bits_per_second / 1e9;
 }
 
 /** UDP 64-byte datagrams at unlimited rate: received kpps (per-packet cost, not bytes). */
-export function udpKpps(ns: string, addr: string, port: number, seconds: number): number {
-	const doc = iperf3(ns, addr, port, seconds, ["-u", "-b", "0", "-l", "64"]) as {
+export function udpKpps(ns: string, addr: string, seconds: number): number {
+	const doc = iperf3(ns, addr, seconds, ["-u", "-b", "0", "-l", "64"]) as {
 		end: { sum: { packets: number; lost_packets: number; seconds: number } };
 	};
 	const sum = doc.end.sum;
@@ -111,8 +124,8 @@ export function pingUs(ns: string, addr: string, count: number): number[] {
 }
 
 /** bench/policy/probe.ts from `ns`: `n` TCP request/response latencies (rr: one connection, crr: one each). */
-export function probeUs(ns: string, mode: "rr" | "crr", addr: string, port: number, n: number): number[] {
-	const out = run(["ip", "netns", "exec", ns, BUN, PROBE, mode, addr, String(port), String(n)]);
+export function probeUs(ns: string, mode: "rr" | "crr", addr: string, n: number): number[] {
+	const out = run(["ip", "netns", "exec", ns, BUN, PROBE, mode, addr, String(PROBE_PORT), String(n)]);
 	return (JSON.parse(out.trim().split("\n").at(-1)!) as { us: number[] }).us;
 }
 
@@ -120,20 +133,15 @@ export function probeUs(ns: string, mode: "rr" | "crr", addr: string, port: numb
  * Start an iperf3 server and the probe server in `ns` (pushed to `servers`, which the caller
  * kills by PID) and wait until both answer. `label` names the setup in errors.
  */
-export async function startServers(
-	ns: string,
-	ports: { iperf: number; probe: number },
-	servers: Bun.Subprocess[],
-	label?: string,
-): Promise<void> {
+export async function startServers(ns: string, servers: Bun.Subprocess[], label?: string): Promise<void> {
 	const what = label ? `${label}: ` : "";
 	servers.push(
-		Bun.spawn(["ip", "netns", "exec", ns, "iperf3", "-s", "-p", String(ports.iperf)], {
+		Bun.spawn(["ip", "netns", "exec", ns, "iperf3", "-s", "-p", String(IPERF_PORT)], {
 			stdout: "ignore",
 			stderr: "ignore",
 		}),
 	);
-	const probe = Bun.spawn(["ip", "netns", "exec", ns, BUN, PROBE, "serve", String(ports.probe)], {
+	const probe = Bun.spawn(["ip", "netns", "exec", ns, BUN, PROBE, "serve", String(PROBE_PORT)], {
 		stdout: "pipe",
 		stderr: "inherit",
 	});
@@ -152,7 +160,7 @@ export async function startServers(
 			ns,
 			"bash",
 			"-c",
-			`echo > /dev/tcp/127.0.0.1/${ports.iperf}`,
+			`echo > /dev/tcp/127.0.0.1/${IPERF_PORT}`,
 		]);
 		if (r.exitCode === 0) return;
 		await Bun.sleep(100);

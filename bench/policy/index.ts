@@ -29,6 +29,7 @@ import { attachPinnedProgram, PolicyProgram } from "../../src/linux/bpf/policy.t
 import { Netns } from "../../src/linux/netns.ts";
 import {
 	type BenchArgs,
+	cleanupOnSignals,
 	have,
 	iperfGbps,
 	kernelInfo,
@@ -44,8 +45,6 @@ import {
 import { compileFor, IPTABLES_EMPTY, iptablesFor } from "./rules.ts";
 import { build, POD_B, pods, topologyFor } from "./topology.ts";
 
-const IPERF_PORT = 5201;
-const PROBE_PORT = 5300;
 const TARGET_THROUGHPUT = 0.95;
 const TARGET_FLAT = 1.1;
 
@@ -93,12 +92,7 @@ function cleanup(): void {
 	teardown(prefix);
 	rmSync(pinRoot, { recursive: true, force: true });
 }
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-	process.on(sig, () => {
-		cleanup();
-		process.exit(130);
-	});
-}
+cleanupOnSignals(cleanup);
 
 // ---------------------------------------------------------------------------------------------
 // configurations
@@ -170,10 +164,10 @@ type Sample = { gbps: number[]; ping: number[]; rr: number[]; crr: number[] };
 
 function measure(s: Sample): void {
 	const ns = topo.client.ns;
-	s.gbps.push(iperfGbps(ns, POD_B, IPERF_PORT, args.seconds));
+	s.gbps.push(iperfGbps(ns, POD_B, args.seconds));
 	s.ping.push(...pingUs(ns, POD_B, 200));
-	s.rr.push(...probeUs(ns, "rr", POD_B, PROBE_PORT, 2000));
-	s.crr.push(...probeUs(ns, "crr", POD_B, PROBE_PORT, 300));
+	s.rr.push(...probeUs(ns, "rr", POD_B, 2000));
+	s.crr.push(...probeUs(ns, "crr", POD_B, 300));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,7 +178,7 @@ async function main(): Promise<void> {
 	node = Netns.open(topo.node);
 	program = PolicyProgram.load({ pinRoot });
 	for (const n of args.sizes) states.set(n, compileFor(n));
-	await startServers(topo.server.ns, { iperf: IPERF_PORT, probe: PROBE_PORT }, servers);
+	await startServers(topo.server.ns, servers);
 
 	const configs: Config[] = [
 		{ name: "no policy", kind: "none", rules: 0 },
