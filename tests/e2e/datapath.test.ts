@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { portName } from "../../src/sim/netns/vpc.ts";
 import { canRun, ipJson, prefixFor, sh } from "../helpers/env.ts";
-import { type PodView, pingFrom, SimWorld, scenario } from "./world.ts";
+import { hasIperf3, type IpRule, type PodView, pingFrom, SimWorld, scenario } from "./world.ts";
 
 const P = prefixFor("e2");
 const tmp = mkdtempSync(join(tmpdir(), `${P}-`));
@@ -19,41 +19,13 @@ const w = new SimWorld(P);
 const N1 = "node-1";
 const N2 = "node-2";
 
-type IpRule = { priority: number; src?: string; dst?: string; table?: string };
 type IpLink = { ifname: string; address?: string; stats64?: { rx: { packets: number } } };
-type IpRoute = { dst: string; dev?: string; table?: string };
 type MappingRow = { pod?: string; ip: string; state: string; problems: string[] };
 
-const hasIperf = sh(["sh", "-c", "command -v iperf3"], { allowFail: true }).code === 0;
+const hasIperf = hasIperf3();
 
 function rxPackets(ns: string, link: string): number {
 	return ipJson<IpLink[]>(ns, ["-s", "link", "show", link])[0]?.stats64?.rx.packets ?? 0;
-}
-
-/** What pods leave in a node: cali links, rules and routes naming a pod IP. */
-function nodeState(node: string, podIps: Set<string>) {
-	const ns = w.nodeNs(node);
-	const rules = [
-		...ipJson<IpRule[]>(ns, ["-4", "rule", "show"]),
-		...ipJson<IpRule[]>(ns, ["-6", "rule", "show"]),
-	];
-	const routes = [
-		...ipJson<IpRoute[]>(ns, ["-4", "route", "show", "table", "all"]),
-		...ipJson<IpRoute[]>(ns, ["-6", "route", "show", "table", "all"]),
-	];
-	return {
-		vethLinks: ipJson<IpLink[]>(ns, ["link", "show"])
-			.map((l) => l.ifname)
-			.filter((n) => n.startsWith("cali")),
-		podRules: rules
-			// not terwayd's `512 from <ENI primary IP>` (ENI-level; that IP may also serve a pod)
-			.filter((r) => !(r.priority === 512 && r.src))
-			.filter((r) => podIps.has(r.src ?? "") || podIps.has(r.dst ?? ""))
-			.map((r) => `${r.priority} from ${r.src} to ${r.dst ?? "all"} lookup ${r.table}`),
-		podRoutes: routes
-			.filter((r) => r.dev?.startsWith("cali") || podIps.has(r.dst))
-			.map((r) => `${r.dst} dev ${r.dev} table ${r.table ?? "main"}`),
-	};
 }
 
 async function allocated(node: string): Promise<MappingRow[]> {
@@ -159,7 +131,7 @@ describe.skipIf(!canRun("e2e: terway in the netns sim"))(
 
 		test("ADD-ADD-DEL-DEL and DEL-before-ADD are harmless", async () => {
 			const seen = new Set<string>();
-			const before = nodeState(N1, seen);
+			const before = w.nodeState(N1, seen);
 			const allocBefore = (await allocated(N1)).length;
 			const made: string[] = [];
 			try {
@@ -190,7 +162,7 @@ describe.skipIf(!canRun("e2e: terway in the netns sim"))(
 						}
 					}
 					expect(seen.size).toBeGreaterThan(0);
-					expect(nodeState(N1, seen)).toEqual(before);
+					expect(w.nodeState(N1, seen)).toEqual(before);
 					expect((await allocated(N1)).length).toBe(allocBefore);
 				}
 			} finally {
@@ -239,13 +211,13 @@ describe.skipIf(!canRun("e2e: terway in the netns sim"))(
 
 		test("50 pods created and deleted leave no link, rule, route or allocation behind", async () => {
 			const none = new Set<string>();
-			const before = { n1: nodeState(N1, none), n2: nodeState(N2, none) };
+			const before = { n1: w.nodeState(N1, none), n2: w.nodeState(N2, none) };
 			const names = Array.from({ length: 50 }, (_, i) => `m${i}`);
 			await Promise.all(names.map((n, i) => w.addPod(n, i % 2 ? N2 : N1)));
 			const pods = await Promise.all(names.map((n) => w.pod(n, 90_000)));
 			const podIps = new Set(pods.flatMap((p) => p.ips));
 			expect(new Set(pods.map((p) => p.v4)).size).toBe(50);
-			const during = nodeState(N1, podIps);
+			const during = w.nodeState(N1, podIps);
 			const routed = pods.filter(
 				(p) => p.node === N1 && during.podRoutes.some((r) => r.startsWith(`${p.v4} dev cali`)),
 			);
@@ -255,7 +227,7 @@ describe.skipIf(!canRun("e2e: terway in the netns sim"))(
 			await Promise.all(names.map((n) => w.podGone(n, 90_000)));
 			// the kubelet's DEL is done when the pod object is gone; its netns goes right after
 			const end = Date.now() + 20_000;
-			const after = () => ({ n1: nodeState(N1, podIps), n2: nodeState(N2, podIps) });
+			const after = () => ({ n1: w.nodeState(N1, podIps), n2: w.nodeState(N2, podIps) });
 			while (Date.now() < end && JSON.stringify(after()) !== JSON.stringify(before)) await Bun.sleep(200);
 			expect(after()).toEqual(before);
 			const left = [...(await allocated(N1)), ...(await allocated(N2))].map((r) => r.pod);

@@ -17,7 +17,7 @@ import { attachV2ToEni, readV2Stats, type V2Stats } from "../../src/linux/bpf/da
 import { Netns } from "../../src/linux/netns.ts";
 import { simPinRoot } from "../../src/sim/contracts.ts";
 import { canRun, ipJson, prefixFor, sh } from "../helpers/env.ts";
-import { type PodView, pingFrom, SimWorld, scenario } from "./world.ts";
+import { hasIperf3, type IpRoute, type IpRule, type PodView, pingFrom, SimWorld, scenario } from "./world.ts";
 
 const P = prefixFor("e4");
 const tmp = mkdtempSync(join(tmpdir(), `${P}-`));
@@ -25,10 +25,7 @@ const w = new SimWorld(P);
 const N1 = "node-1";
 const N2 = "node-2";
 
-type IpRule = { priority: number; src?: string; dst?: string; table?: string };
-type IpRoute = { dst: string; dev?: string; table?: string };
-
-const hasIperf = sh(["sh", "-c", "command -v iperf3"], { allowFail: true }).code === 0;
+const hasIperf = hasIperf3();
 
 /** Forwarded datagrams of a node namespace (v4, v6): the host stack's routing work. */
 function forwarded(node: string): { v4: number; v6: number } {
@@ -55,31 +52,11 @@ const linkPins = (node: string): string[] => {
 	return existsSync(dir) ? readdirSync(dir).sort() : [];
 };
 
-/** What a pod leaves in its node: cali links, rules and routes naming a pod IP. */
-function nodeState(node: string, podIps: Set<string>) {
-	const ns = w.nodeNs(node);
-	const rules = [
-		...ipJson<IpRule[]>(ns, ["-4", "rule", "show"]),
-		...ipJson<IpRule[]>(ns, ["-6", "rule", "show"]),
-	];
-	const routes = [
-		...ipJson<IpRoute[]>(ns, ["-4", "route", "show", "table", "all"]),
-		...ipJson<IpRoute[]>(ns, ["-6", "route", "show", "table", "all"]),
-	];
-	return {
-		vethLinks: ipJson<{ ifname: string }[]>(ns, ["link", "show"])
-			.map((l) => l.ifname)
-			.filter((n) => n.startsWith("cali")),
-		podRules: rules
-			.filter((r) => !(r.priority === 512 && r.src))
-			.filter((r) => podIps.has(r.src ?? "") || podIps.has(r.dst ?? ""))
-			.map((r) => `${r.priority} from ${r.src} to ${r.dst ?? "all"} lookup ${r.table}`),
-		podRoutes: routes
-			.filter((r) => r.dev?.startsWith("cali") || podIps.has(r.dst))
-			.map((r) => `${r.dst} dev ${r.dev} table ${r.table ?? "main"}`),
-		linkPins: linkPins(node),
-	};
-}
+/** What a pod leaves in its node: cali links, rules and routes naming a pod IP, and link pins. */
+const nodeState = (node: string, podIps: Set<string>) => ({
+	...w.nodeState(node, podIps),
+	linkPins: linkPins(node),
+});
 
 /** ENI primary IPs of a node, from terwayd's ENI rules (`512 from <ip> lookup <table>`, no `to`). */
 function enisPrimaryIps(node: string): Set<string> {

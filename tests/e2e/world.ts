@@ -10,7 +10,7 @@ import { simNetns } from "../../src/sim/contracts.ts";
 import { sandboxIdFor } from "../../src/sim/kubelet/pod.ts";
 import type { WorldInfo } from "../../src/sim/layout.ts";
 import { parseEnvFile } from "../../src/sim/node-cni.ts";
-import { sh } from "../helpers/env.ts";
+import { ipJson, sh } from "../helpers/env.ts";
 
 export const ENTRY = join(import.meta.dir, "../../src/bin/terwayctl.ts");
 const ROOT = join(import.meta.dir, "../..");
@@ -24,6 +24,15 @@ export type PodView = {
 	v4: string;
 	v6?: string;
 };
+
+/** `ip -j rule` and `ip -j route` rows, the fields the e2e tests read. */
+export type IpRule = { priority: number; src?: string; dst?: string; table?: string };
+export type IpRoute = { dst: string; dev?: string; table?: string };
+
+/** True when iperf3 is installed (the TCP tests skip without it). */
+export function hasIperf3(): boolean {
+	return sh(["sh", "-c", "command -v iperf3"], { allowFail: true }).code === 0;
+}
 
 /** The default scenario with these changes (eni_conf keys merged into the ConfigMap's). */
 export function scenario(
@@ -141,17 +150,18 @@ export class SimWorld {
 		if (r.status >= 300) throw new Error(`create namespace ${name}: ${r.status} ${JSON.stringify(r.json)}`);
 	}
 
-	/** A pod in any namespace with these labels, bound to `node`. */
+	/** A pod in any namespace with these labels (and annotations), bound to `node`. */
 	async addPodIn(
 		namespace: string,
 		name: string,
 		node: string,
 		labels: Record<string, string>,
+		annotations?: Record<string, string>,
 	): Promise<void> {
 		const r = await this.kube("POST", `/api/v1/namespaces/${namespace}/pods`, {
 			apiVersion: "v1",
 			kind: "Pod",
-			metadata: { name, namespace, labels },
+			metadata: { name, namespace, labels, ...(annotations ? { annotations } : {}) },
 			spec: { nodeName: node, containers: [{ name: "app", image: "registry.sim.local/pause:3.10" }] },
 			status: { phase: "Pending" },
 		});
@@ -200,6 +210,35 @@ export class SimWorld {
 		return this.info.nodes.find((n) => n.name === node)!.primaryIp;
 	}
 
+	/** What pods leave in a node: cali links, rules and routes naming one of `podIps`. */
+	nodeState(
+		node: string,
+		podIps: Set<string>,
+	): { vethLinks: string[]; podRules: string[]; podRoutes: string[] } {
+		const ns = this.nodeNs(node);
+		const rules = [
+			...ipJson<IpRule[]>(ns, ["-4", "rule", "show"]),
+			...ipJson<IpRule[]>(ns, ["-6", "rule", "show"]),
+		];
+		const routes = [
+			...ipJson<IpRoute[]>(ns, ["-4", "route", "show", "table", "all"]),
+			...ipJson<IpRoute[]>(ns, ["-6", "route", "show", "table", "all"]),
+		];
+		return {
+			vethLinks: ipJson<{ ifname: string }[]>(ns, ["link", "show"])
+				.map((l) => l.ifname)
+				.filter((n) => n.startsWith("cali")),
+			podRules: rules
+				// not terwayd's `512 from <ENI primary IP>` (ENI-level; that IP may also serve a pod)
+				.filter((r) => !(r.priority === 512 && r.src))
+				.filter((r) => podIps.has(r.src ?? "") || podIps.has(r.dst ?? ""))
+				.map((r) => `${r.priority} from ${r.src} to ${r.dst ?? "all"} lookup ${r.table}`),
+			podRoutes: routes
+				.filter((r) => r.dev?.startsWith("cali") || podIps.has(r.dst))
+				.map((r) => `${r.dst} dev ${r.dev} table ${r.table ?? "main"}`),
+		};
+	}
+
 	async kube(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
 		const r = await fetch(`${this.info.host.apiserver}${path}`, {
 			method,
@@ -209,50 +248,18 @@ export class SimWorld {
 		return { status: r.status, json: await r.json().catch(() => undefined) };
 	}
 
+	/** A pod in default labelled app=<name>, bound to `node`. */
 	async addPod(name: string, node: string, annotations: Record<string, string> = {}): Promise<void> {
-		const r = await this.kube("POST", "/api/v1/namespaces/default/pods", {
-			apiVersion: "v1",
-			kind: "Pod",
-			metadata: { name, namespace: "default", labels: { app: name }, annotations },
-			spec: { nodeName: node, containers: [{ name: "app", image: "registry.sim.local/pause:3.10" }] },
-			status: { phase: "Pending" },
-		});
-		if (r.status >= 300) throw new Error(`create pod ${name}: ${r.status} ${JSON.stringify(r.json)}`);
+		await this.addPodIn("default", name, node, { app: name }, annotations);
 	}
 
 	async deletePod(name: string): Promise<void> {
 		await this.kube("DELETE", `/api/v1/namespaces/default/pods/${name}`);
 	}
 
-	/** Wait for the pod to be Running with its IPs. */
+	/** Wait for a pod of default to be Running with its IPs. */
 	async pod(name: string, timeoutMs = 30_000): Promise<PodView> {
-		const end = Date.now() + timeoutMs;
-		for (;;) {
-			const r = await this.kube("GET", `/api/v1/namespaces/default/pods/${name}`);
-			const p = r.json as
-				| {
-						metadata: { uid: string };
-						spec: { nodeName: string };
-						status?: { phase?: string; podIPs?: { ip: string }[] };
-				  }
-				| undefined;
-			if (p?.status?.phase === "Running" && p.status.podIPs?.length) {
-				const ips = p.status.podIPs.map((x) => x.ip);
-				const v6 = ips.find((i) => i.includes(":"));
-				return {
-					name,
-					node: p.spec.nodeName,
-					uid: p.metadata.uid,
-					netns: simNetns.pod(this.prefix, p.spec.nodeName, p.metadata.uid),
-					ips,
-					v4: ips.find((i) => !i.includes(":"))!,
-					...(v6 ? { v6 } : {}),
-				};
-			}
-			if (Date.now() > end)
-				throw new Error(`pod ${name} not Running in ${timeoutMs} ms: ${JSON.stringify(r.json)}`);
-			await Bun.sleep(100);
-		}
+		return this.podIn("default", name, timeoutMs);
 	}
 
 	async podGone(name: string, timeoutMs = 30_000): Promise<void> {
