@@ -16,10 +16,9 @@ import { ensureSysctl } from "../../src/linux/sysctl.ts";
 import { type Allocation, type DaemonPort, makeHandlers } from "../../src/plugin/commands.ts";
 import { DaemonUnavailableError } from "../../src/plugin/errors.ts";
 import { nullLogger } from "../../src/plugin/log.ts";
-import { mapError } from "../../src/plugin/main.ts";
 import type { PendingRelease } from "../../src/plugin/release-journal.ts";
-import { runSkel } from "../../src/plugin/skel.ts";
 import { canRun, cleanupNetns, ipJson, ping, prefixFor, sh } from "../helpers/env.ts";
+import { runCni } from "./cni-in-process.ts";
 
 const P = prefixFor("dq");
 const NODE = `${P}-node`;
@@ -88,30 +87,8 @@ describe.skipIf(!canRun("tests/netns/datapath-plugin.test.ts"))("plugin commands
 	});
 
 	async function cni(cmd: string, containerId: string, netns: string, stdin: object) {
-		let out = "";
-		const env: Record<string, string> = {
-			CNI_COMMAND: cmd,
-			CNI_CONTAINERID: containerId,
-			CNI_NETNS: netns,
-			CNI_IFNAME: "eth0",
-			CNI_PATH: "/opt/cni/bin",
-			CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${containerId}`,
-		};
-		const code = await runSkel({
-			handlers,
-			ports: {
-				getenv: (n) => env[n],
-				readStdin: async () => JSON.stringify(stdin),
-				writeStdout: (t) => {
-					out += t;
-				},
-				writeStderr: () => {},
-			},
-			mapError,
-			about: "test",
-			log: nullLogger,
-		});
-		return { code, out, json: out ? JSON.parse(out) : undefined };
+		const r = await runCni(handlers, nullLogger, cmd, containerId, netns, stdin);
+		return { ...r, json: r.out ? JSON.parse(r.out) : undefined };
 	}
 
 	const nodeLinks = () =>

@@ -26,9 +26,8 @@ import { createNetns, Netns } from "../../src/linux/netns.ts";
 import { ensureSysctl } from "../../src/linux/sysctl.ts";
 import { type Allocation, type DaemonPort, makeHandlers } from "../../src/plugin/commands.ts";
 import { createLogger } from "../../src/plugin/log.ts";
-import { mapError } from "../../src/plugin/main.ts";
-import { runSkel } from "../../src/plugin/skel.ts";
 import { canRun, cleanupNetns, ping, prefixFor, sh } from "../helpers/env.ts";
+import { runCni } from "./cni-in-process.ts";
 
 const P = prefixFor("dw");
 const NODE = `${P}-node`;
@@ -74,32 +73,8 @@ describe.skipIf(!canRun("tests/netns/datapathv2-plugin.test.ts"))("plugin on a d
 	const log = createLogger({ sink: (l) => lines.push(l), level: "info" });
 	const handlers = makeHandlers({ daemon: new Records(), hostNetns: () => Netns.open(NODE) });
 
-	async function cni(cmd: string, containerId: string, netns: string, prevResult?: unknown) {
-		let out = "";
-		const env: Record<string, string> = {
-			CNI_COMMAND: cmd,
-			CNI_CONTAINERID: containerId,
-			CNI_NETNS: netns,
-			CNI_IFNAME: "eth0",
-			CNI_PATH: "/opt/cni/bin",
-			CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${containerId}`,
-		};
-		const code = await runSkel({
-			handlers,
-			ports: {
-				getenv: (n) => env[n],
-				readStdin: async () => JSON.stringify(prevResult ? { ...CONF, prevResult } : CONF),
-				writeStdout: (t) => {
-					out += t;
-				},
-				writeStderr: () => {},
-			},
-			mapError,
-			about: "test",
-			log,
-		});
-		return { code, out };
-	}
+	const cni = (cmd: string, containerId: string, netns: string, prevResult?: unknown) =>
+		runCni(handlers, log, cmd, containerId, netns, prevResult ? { ...CONF, prevResult } : CONF);
 
 	const linkPins = () => (existsSync(`${PIN_ROOT}/links`) ? readdirSync(`${PIN_ROOT}/links`).sort() : []);
 	const ingressOf = (link: string) =>
