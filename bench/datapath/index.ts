@@ -30,7 +30,6 @@ import { PinLayout } from "../../src/linux/bpf/bpffs.ts";
 import { attachV2ToEni, readV2Stats, setupDatapathV2, V2_PROGRAMS } from "../../src/linux/bpf/datapathv2.ts";
 import { Netns } from "../../src/linux/netns.ts";
 import {
-	cleanupOnSignals,
 	have,
 	iperfGbps,
 	kernelInfo,
@@ -38,6 +37,7 @@ import {
 	pct,
 	pingUs,
 	probeUs,
+	runBench,
 	startServers,
 	teardown,
 	udpKpps,
@@ -77,7 +77,6 @@ function cleanup(): void {
 	teardown(prefix);
 	rmSync(pinRoot, { recursive: true, force: true });
 }
-cleanupOnSignals(cleanup);
 
 let v2On = false;
 
@@ -269,8 +268,4 @@ async function main(): Promise<void> {
 	);
 }
 
-try {
-	await main();
-} finally {
-	cleanup();
-}
+await runBench(main, cleanup);

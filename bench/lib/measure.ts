@@ -72,13 +72,21 @@ export function parseBenchArgs(
 	return a;
 }
 
-/** Run `cleanup` and exit 130 on Ctrl-C, SIGTERM or SIGHUP. */
-export function cleanupOnSignals(cleanup: () => void): void {
+/**
+ * Run the bench's `main`, then `cleanup` (also on an error); on Ctrl-C, SIGTERM or SIGHUP
+ * `cleanup` runs and the process exits 130.
+ */
+export async function runBench(main: () => Promise<void>, cleanup: () => void): Promise<void> {
 	for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
 		process.on(sig, () => {
 			cleanup();
 			process.exit(130);
 		});
+	}
+	try {
+		await main();
+	} finally {
+		cleanup();
 	}
 }
 

@@ -29,7 +29,6 @@ import { attachPinnedProgram, PolicyProgram } from "../../src/linux/bpf/policy.t
 import { Netns } from "../../src/linux/netns.ts";
 import {
 	type BenchArgs,
-	cleanupOnSignals,
 	have,
 	iperfGbps,
 	kernelInfo,
@@ -38,6 +37,7 @@ import {
 	pingUs,
 	probeUs,
 	run,
+	runBench,
 	startServers,
 	teardown,
 	usage,
@@ -92,7 +92,6 @@ function cleanup(): void {
 	teardown(prefix);
 	rmSync(pinRoot, { recursive: true, force: true });
 }
-cleanupOnSignals(cleanup);
 
 // ---------------------------------------------------------------------------------------------
 // configurations
@@ -313,8 +312,4 @@ async function main(): Promise<void> {
 	}
 }
 
-try {
-	await main();
-} finally {
-	cleanup();
-}
+await runBench(main, cleanup);
