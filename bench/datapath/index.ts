@@ -23,7 +23,6 @@
  * by PID.
  */
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
 import { objGet } from "../../src/ffi/libbpf/index.ts";
 import { detach, ensureAttached } from "../../src/linux/bpf/attach.ts";
 import { PinLayout } from "../../src/linux/bpf/bpffs.ts";
@@ -74,8 +73,7 @@ const servers: Bun.Subprocess[] = [];
 
 function cleanup(): void {
 	for (const s of servers) s.kill("SIGKILL");
-	teardown(prefix);
-	rmSync(pinRoot, { recursive: true, force: true });
+	teardown(prefix); // namespaces and the pin root
 }
 
 let v2On = false;

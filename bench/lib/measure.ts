@@ -4,6 +4,7 @@
  * inside a pod namespace, starting the servers, percentiles and the machine line. Benches may
  * spawn `ip`, iperf3 and ping; product code never does.
  */
+import { rmSync } from "node:fs";
 import { cpus, release } from "node:os";
 
 const PROBE = `${import.meta.dir}/../policy/probe.ts`;
@@ -176,12 +177,16 @@ export async function startServers(ns: string, servers: Bun.Subprocess[], label?
 	throw new Error(`${what}iperf3 server did not start`);
 }
 
-/** Delete every namespace whose name starts with `prefix` (this run's, nothing else); their names. */
+/**
+ * Delete every namespace whose name starts with `prefix` (this run's, nothing else), then the pin
+ * root /sys/fs/bpf/<prefix>; the namespaces' names.
+ */
 export function teardown(prefix: string): string[] {
 	const names = run(["ip", "netns", "list"], { allowFail: true })
 		.split("\n")
 		.map((l) => l.split(" ")[0] ?? "")
 		.filter((n) => n.startsWith(prefix));
 	for (const n of names) run(["ip", "netns", "del", n], { allowFail: true });
+	rmSync(`/sys/fs/bpf/${prefix}`, { recursive: true, force: true });
 	return names;
 }

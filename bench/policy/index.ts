@@ -21,7 +21,6 @@
  * SIGTERM or SIGHUP; the servers are killed by PID.
  */
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
 import { diff } from "../../src/core/policy/diff.ts";
 import type { MapState } from "../../src/core/policy/types.ts";
 import { detach } from "../../src/linux/bpf/attach.ts";
@@ -89,8 +88,7 @@ function cleanup(): void {
 	for (const s of servers) s.kill("SIGKILL");
 	program?.close();
 	node?.close();
-	teardown(prefix);
-	rmSync(pinRoot, { recursive: true, force: true });
+	teardown(prefix); // namespaces and the pin root
 }
 
 // ---------------------------------------------------------------------------------------------
