@@ -113,6 +113,9 @@ export async function clusterEniConf(kubeconfig?: string): Promise<{ eniConf?: J
 	}
 }
 
+/** How the CLI waits for an ENI's status and for a delete to show: 20 polls at most, 5 s apart at most. */
+const CLI_WAIT = { initialDelayMs: 300, durationMs: 500, factor: 1.5, jitter: 0.2, steps: 20, capMs: 5000 };
+
 /** The CLI's ECS client: terwayd's sources, and short status polls (a person is waiting). */
 export function cliEcs(regionId: string, md: MetadataClient, cfg: CloudConfig): AliyunEcs {
 	const credentials = credentialChain({
@@ -126,24 +129,7 @@ export function cliEcs(regionId: string, md: MetadataClient, cfg: CloudConfig): 
 		credentials,
 		timeoutMs: 10_000,
 		userAgent: "terwayctl-cli",
-		backoffs: {
-			WaitENIStatus: {
-				initialDelayMs: 300,
-				durationMs: 500,
-				factor: 1.5,
-				jitter: 0.2,
-				steps: 20,
-				capMs: 5000,
-			},
-			ENIDeleteConfirm: {
-				initialDelayMs: 300,
-				durationMs: 500,
-				factor: 1.5,
-				jitter: 0.2,
-				steps: 20,
-				capMs: 5000,
-			},
-		},
+		backoffs: { WaitENIStatus: CLI_WAIT, ENIDeleteConfirm: CLI_WAIT },
 	});
 }
 
