@@ -706,6 +706,7 @@ export class PoolManager {
 
 	/** Pending intents not in flight are replayed; ours ENIs not yet InUse are brought up. */
 	#resumeWork(): void {
+		this.#releaseStrandedReservations();
 		for (const it of this.store.pendingIntents()) {
 			const key = `intent:${it.id}`;
 			if ([...this.#inflight.keys()].some((k) => k === key) || this.#ownedIntents.has(it.id)) continue;
@@ -727,6 +728,26 @@ export class PoolManager {
 		for (const e of this.store.enis()) {
 			if (e.status === "InUse" && !e.ours && !this.#net.has(e.eniId) && !this.#busyEni(e.eniId))
 				this.#spawn(`bringup:${e.eniId}`, { kind: "other" }, () => this.bringUp(e.eniId), e.eniId);
+		}
+	}
+
+	/**
+	 * IPs reserved (`releasing`) by an intent are freed by that intent's end. A crash between two
+	 * journaled steps (a detach done, the delete not yet begun) leaves them reserved with no intent
+	 * to finish them, and the ENI is brought up again: nothing would ever pick or remove those IPs.
+	 * With no pending intent and no work on their ENI, they are idle again.
+	 */
+	#releaseStrandedReservations(): void {
+		const pending = new Set(this.store.pendingIntents().map((i) => (i.params as { eniId?: string }).eniId));
+		for (const e of this.store.enis()) {
+			if (pending.has(e.eniId) || this.#busyEni(e.eniId)) continue;
+			const stranded = this.store.ips({ eniId: e.eniId, state: "releasing" }).map((r) => r.ip);
+			if (stranded.length === 0) continue;
+			this.store.markIdle(stranded);
+			this.#log.warn(
+				{ eniId: e.eniId, ips: stranded },
+				"IPs reserved by no pending intent (a crash between two steps): idle again",
+			);
 		}
 	}
 

@@ -147,4 +147,33 @@ describe("crash recovery", () => {
 		const mapping = await h.call<MappingRow[]>("GET", "/v1/mapping");
 		expect(mapping.body.flatMap((r: { problems: string[] }) => r.problems)).toEqual([]);
 	});
+
+	test("a crash after a detach completed and before the delete began leaves no IP reserved for good", async () => {
+		// an ENI no pod uses (earlier tests may hold some): release every allocation first
+		for (const a of h.store.allocations()) {
+			const [namespace, name] = a.podKey.split("/") as [string, string];
+			await h.call("POST", "/v1/release", { pod: { namespace, name } });
+		}
+		const eni = h.store
+			.enis()
+			.find(
+				(e) => e.ours && e.status === "InUse" && h.store.ips({ eniId: e.eniId, state: "idle" }).length > 0,
+			)!;
+		expect(eni).toBeDefined();
+		// #deleteEni's first step, journaled and done; the process died before beginIntent("deleteEni")
+		const id = h.store.beginIntent(
+			"detachEni",
+			{ eniId: eni.eniId, instanceId: h.daemon.pool.node.instanceId },
+			null,
+		);
+		expect(h.store.ips({ eniId: eni.eniId, state: "releasing" }).length).toBeGreaterThan(0);
+		h.store.completeIntent(id, { status: "Available" });
+		h = await h.restart();
+		await h.daemon.pool.idle();
+		expect(h.store.pendingIntents()).toEqual([]);
+		expect(h.store.ips({ state: "releasing" })).toEqual([]);
+		expect(h.store.checkInvariants()).toEqual([]);
+		const mapping = await h.call<MappingRow[]>("GET", "/v1/mapping");
+		expect(mapping.body.flatMap((r: { problems: string[] }) => r.problems)).toEqual([]);
+	});
 });
