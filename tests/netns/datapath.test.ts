@@ -104,7 +104,7 @@ const UNCHANGED_DEFAULTS = [
 const SHARED_ROUTES = [
 	`default 10.0.1.253 ${ENI} ${TABLE}`,
 	`default fd00:1::1 ${ENI} ${TABLE}`,
-	`fd00:1::1  ${ENI} main`,
+	`fd00:1::1  ${ENI} ${TABLE}`,
 ];
 
 describe.skipIf(!canRun("tests/netns/datapath.test.ts"))("datapath plans on a real kernel", () => {
