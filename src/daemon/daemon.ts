@@ -415,7 +415,7 @@ export class Daemon {
 			serviceCidrs: this.#o.eniConf.serviceCidrs,
 			existing,
 		};
-		const bw = this.#o.kube?.bandwidthOf(a.namespace, a.name);
+		const bw = await this.#o.kube?.bandwidthOf(a.namespace, a.name);
 		if (bw) res.bandwidth = bw;
 		if (res.datapath === "datapathv2") {
 			// only where terwayd pinned the redirect programs; else veth (same addressing)

@@ -28,7 +28,13 @@ export interface KubeHooks {
 	state(): "connected" | "disconnected";
 	synced(): boolean;
 	podExists(namespace: string, name: string, uid?: string): boolean;
-	bandwidthOf(namespace: string, name: string): { ingressBps?: number; egressBps?: number } | undefined;
+	bandwidthOf(
+		namespace: string,
+		name: string,
+	):
+		| { ingressBps?: number; egressBps?: number }
+		| undefined
+		| Promise<{ ingressBps?: number; egressBps?: number } | undefined>;
 	podAllocated(pod: PodRef, ips: string[]): void;
 	allocFailed(pod: PodRef, message: string): void;
 	setSufficientIp(sufficient: boolean, message: string): void;
@@ -215,8 +221,30 @@ export class NodeAgentHooks implements KubeHooks {
 		return !uid || !p.metadata?.uid || p.metadata.uid === uid;
 	}
 
-	bandwidthOf(namespace: string, name: string): { ingressBps?: number; egressBps?: number } | undefined {
-		const a = this.#informer?.get(`${namespace}/${name}`)?.metadata?.annotations;
+	/**
+	 * From the pod's `kubernetes.io/{ingress,egress}-bandwidth` annotations. kubelet runs ADD as soon
+	 * as the pod is bound, which can beat our watch to it: then one GET (bounded), not "no limit".
+	 */
+	async bandwidthOf(
+		namespace: string,
+		name: string,
+	): Promise<{ ingressBps?: number; egressBps?: number } | undefined> {
+		let annotations = this.#informer?.get(`${namespace}/${name}`)?.metadata?.annotations;
+		if (!this.#informer?.get(`${namespace}/${name}`)) {
+			try {
+				const pod = await Promise.race([
+					this.#agent.readPod(namespace, name),
+					Bun.sleep(2_000).then(() => undefined),
+				]);
+				annotations = pod?.metadata?.annotations;
+			} catch (e) {
+				this.#log.warn(
+					{ err: e, pod: `${namespace}/${name}` },
+					"pod not in the watch yet and GET failed: no bandwidth limit",
+				);
+			}
+		}
+		const a = annotations;
 		const ing = parseBandwidth(a?.["kubernetes.io/ingress-bandwidth"]);
 		const eg = parseBandwidth(a?.["kubernetes.io/egress-bandwidth"]);
 		if (ing === undefined && eg === undefined) return undefined;

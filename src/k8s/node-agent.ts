@@ -196,6 +196,16 @@ export class NodeAgent {
 		return new Informer<PodObject>(this.kube, { ...rest, path: "/api/v1/pods", fieldSelector });
 	}
 
+	/** GET one pod; undefined when it does not exist. */
+	async readPod(namespace: string, name: string): Promise<k8s.V1Pod | undefined> {
+		try {
+			return await this.kube.core.readNamespacedPod({ name, namespace });
+		} catch (e) {
+			if (isNotFound(e)) return undefined;
+			throw e;
+		}
+	}
+
 	/** Merge-patch the `k8s.aliyun.com/pod-ips` annotation (comma list; empty list removes it). */
 	async patchPodIps(namespace: string, name: string, ips: readonly string[]): Promise<k8s.V1Pod> {
 		return this.kube.core.patchNamespacedPod(

@@ -186,6 +186,25 @@ describe("terwayd with the sim's kube-apiserver", () => {
 		expect(releaseCalls()).toBe(releasesBefore);
 	});
 
+	test("an ADD right after the pod is created gets its bandwidth annotations (from the watch, or one GET when the watch lags)", async () => {
+		kube.store.create(podsRef, {
+			apiVersion: "v1",
+			kind: "Pod",
+			metadata: {
+				name: "bw-0",
+				namespace: "default",
+				annotations: { "kubernetes.io/egress-bandwidth": "20M", "kubernetes.io/ingress-bandwidth": "1G" },
+			},
+			spec: { nodeName: NODE, containers: [{ name: "c", image: "busybox" }] },
+		});
+		// no wait for the informer: kubelet runs ADD right after binding
+		const a = await h.alloc("bw-0");
+		expect(a.status).toBe(200);
+		expect(a.body.bandwidth).toEqual({ ingressBps: 1e9, egressBps: 20e6 });
+		await h.call("POST", "/v1/release", { pod: { namespace: "default", name: "bw-0" } });
+		deletePod("bw-0");
+	});
+
 	test("IP exhaustion: SufficientIP False and an AllocIPFailed event; True again once IPs return", async () => {
 		expect(sufficientIp()?.status).toBe("True");
 		const rules = ["AssignPrivateIpAddresses", "CreateNetworkInterface"].map((action) =>
