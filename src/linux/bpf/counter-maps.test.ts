@@ -4,8 +4,8 @@
  * Needs `make -C bpf` and bpftool (both part of `make setup`); skips with the reason otherwise.
  */
 import { describe, expect, test } from "bun:test";
+import { expectMapSizesMatch, expectStructsMatch, loadBtf } from "../../../tests/helpers/btf.ts";
 import { COUNTER_MAPS } from "./counter-maps.ts";
-import { expectMapSizesMatch, expectStructsMatch, loadBtf } from "./testkit.ts";
 
 const btf = loadBtf("counter.bpf.o", "counter map");
 

@@ -5,6 +5,12 @@
  * The BTF part needs `make -C bpf` and bpftool; it skips with the reason otherwise.
  */
 import { describe, expect, test } from "bun:test";
+import {
+	expectMapSizesMatch,
+	expectStructsMatch,
+	type LayoutCodec,
+	loadBtf,
+} from "../../../tests/helpers/btf.ts";
 import { ID } from "../../core/policy/types.ts";
 import {
 	decodeDropEvent,
@@ -17,7 +23,6 @@ import {
 	policyKeyCodec,
 	policyKeyEntry,
 } from "./policy-maps.ts";
-import { expectMapSizesMatch, expectStructsMatch, type LayoutCodec, loadBtf } from "./testkit.ts";
 
 const btf = loadBtf("policy.bpf.o", "policy map");
 

@@ -2,12 +2,12 @@
  * Test-only helpers for the BTF layout checks of the map codecs (cilium's bpf_alignchecker idea):
  * read a compiled object's BTF with bpftool, then compare each struct codec's size, field offsets
  * and field sizes, and each map's declared key/value sizes, with it. Used by counter-maps.test.ts
- * and policy-maps.test.ts; never imported by product code (it spawns bpftool, which src/ must not
- * do outside tests).
+ * and policy-maps.test.ts; lives under tests/ because it spawns bpftool, which src/ never
+ * does).
  */
 import { expect } from "bun:test";
 import { existsSync } from "node:fs";
-import type { Codec, Layout } from "./codec.ts";
+import type { Codec, Layout } from "../../src/linux/bpf/codec.ts";
 
 export type BtfType = {
 	id: number;
