@@ -3,7 +3,7 @@
  * read a compiled object's BTF with bpftool, then compare each struct codec's size, field offsets
  * and field sizes, and each map's declared key/value sizes, with it. Used by counter-maps.test.ts
  * and policy-maps.test.ts; lives under tests/ because it spawns bpftool, which src/ never
- * does).
+ * does.
  */
 import { expect } from "bun:test";
 import { existsSync } from "node:fs";
