@@ -27,7 +27,7 @@ export type LayoutCodec = Codec<unknown> & { readonly layout: Layout };
  * `what` and the reason (object not built, or no bpftool).
  */
 export function loadBtf(object: string, what: string): BtfType[] | undefined {
-	const path = `${import.meta.dir}/../../../bpf/build/${object}`;
+	const path = `${import.meta.dir}/../../bpf/build/${object}`;
 	const missing = !existsSync(path)
 		? `bpf/build/${object} not built (make -C bpf)`
 		: !Bun.which("bpftool")
