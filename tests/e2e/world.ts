@@ -10,7 +10,7 @@ import { simNetns } from "../../src/sim/contracts.ts";
 import { sandboxIdFor } from "../../src/sim/kubelet/pod.ts";
 import type { WorldInfo } from "../../src/sim/layout.ts";
 import { parseEnvFile } from "../../src/sim/node-cni.ts";
-import { ipJson, sh } from "../helpers/env.ts";
+import { ipJson, ping, sh } from "../helpers/env.ts";
 
 export const ENTRY = join(import.meta.dir, "../../src/bin/terwayctl.ts");
 const ROOT = join(import.meta.dir, "../..");
@@ -334,23 +334,5 @@ export class SimWorld {
 
 /** ping from a namespace (v4 or v6 by the address); true when all replies came back. */
 export function pingFrom(ns: string, addr: string, count = 2): boolean {
-	const r = sh(
-		[
-			"ip",
-			"netns",
-			"exec",
-			ns,
-			"ping",
-			...(addr.includes(":") ? ["-6"] : []),
-			"-c",
-			String(count),
-			"-i",
-			"0.2",
-			"-W",
-			"1",
-			addr,
-		],
-		{ allowFail: true },
-	);
-	return r.code === 0;
+	return ping(ns, addr, count);
 }
